@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every tool the Makefile needs, from the package registries only
+# (crates.io, Debian, npm): nothing is downloaded from GitHub or any other host.
+#
+#   scripts/setup.sh native   rustfmt, clippy
+#   scripts/setup.sh miri     + nightly miri and rust-src
+#   scripts/setup.sh wasm     + wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version)
+#   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver
+#   scripts/setup.sh all      everything above
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+native() {
+    rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+    # The lint step also checks the wasm32 build of the crate.
+    rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
+        { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+}
+
+miri() {
+    if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri'; then
+        say "installing nightly miri"
+        rustup toolchain install nightly --profile minimal --component miri,rust-src
+    fi
+}
+
+# The wasm-bindgen version this crate is locked to; the CLI must match it exactly, or
+# wasm-pack tries to download a matching one (which fails here).
+wasm_bindgen_version() {
+    cargo metadata --format-version 1 --locked 2>/dev/null |
+        python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="wasm-bindgen"))'
+}
+
+wasm() {
+    have wasm-pack || { say "installing wasm-pack (~2 min)"; cargo install wasm-pack --locked; }
+    local want
+    want=$(wasm_bindgen_version)
+    if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
+        # Not --locked: its shipped lockfile pins a crate newer than the registry may have.
+        say "installing wasm-bindgen-cli $want (~2 min)"
+        cargo install wasm-bindgen-cli --version "=$want" --force
+    fi
+}
+
+browser() {
+    wasm
+    if ! have chromium || ! have chromedriver; then
+        say "installing Debian's chromium and chromium-driver"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+}
+
+case "${1:-all}" in
+    native) native ;;
+    miri) native; miri ;;
+    wasm) native; wasm ;;
+    browser) native; browser ;;
+    all) native; miri; browser ;;
+    *) echo "usage: $0 [native|miri|wasm|browser|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,186 @@
+//! Looking inside a pool: block states, the free list, counters and leaks.
+//!
+//! Everything here only reads the pool and allocates nothing, so it is safe to call from a
+//! global allocator or on every animation frame of the playground page.
+
+use core::fmt;
+use core::iter::{Enumerate, FusedIterator};
+use core::slice;
+
+use crate::memory::{MemorySource, SystemMemory};
+use crate::region::Region;
+
+/// The state of one block, as stored in the pool's state bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BlockState {
+    /// Never handed out since the pool was created: its memory may not even be committed yet.
+    NeverUsed = 0,
+    /// Handed out once and given back: it is on the free list.
+    Free = 1,
+    /// Handed out and not yet given back.
+    InUse = 2,
+}
+
+impl BlockState {
+    /// Decodes a state byte; the pool only ever writes the three valid values.
+    pub(crate) fn from_byte(byte: u8) -> BlockState {
+        match byte {
+            2 => BlockState::InUse,
+            1 => BlockState::Free,
+            _ => BlockState::NeverUsed,
+        }
+    }
+}
+
+/// One block: where it is and what state it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Its position, 0 for the block at the lowest address.
+    pub index: usize,
+    /// The address of its first byte.
+    pub addr: usize,
+    /// Its state.
+    pub state: BlockState,
+}
+
+/// The pool's counters. [`Pool::stats`](crate::Pool::stats) returns a copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Blocks handed out and not yet freed.
+    pub in_use: usize,
+    /// The most blocks that were ever in use at once.
+    pub peak_in_use: usize,
+    /// Successful calls of `alloc`.
+    pub total_allocs: u64,
+    /// Successful calls of `free`.
+    pub total_frees: u64,
+    /// Calls of `free` that were refused, by reason.
+    pub rejected: RejectedFrees,
+    /// Times `alloc` found the free list damaged (a free block written to after it was
+    /// freed) and dropped the rest of the list rather than hand out a bad block.
+    pub damaged_free_lists: u64,
+}
+
+/// How many calls of `free` were refused, for each [`FreeError`](crate::FreeError) kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RejectedFrees {
+    /// Pointers from outside the pool.
+    pub not_in_pool: u64,
+    /// Pointers into the middle of a block.
+    pub misaligned: u64,
+    /// Blocks that were already free or never handed out.
+    pub double_free: u64,
+}
+
+impl RejectedFrees {
+    /// All refused frees.
+    pub fn total(&self) -> u64 {
+        self.not_in_pool + self.misaligned + self.double_free
+    }
+}
+
+/// Where a pool's region is and how it is laid out, as addresses.
+///
+/// ```text
+///  base                          blocks
+///  │ state bytes │ padding │ block 0 │ block 1 │ … │     (base + size)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionLayout {
+    /// The region's first byte: the state byte of block 0.
+    pub base: usize,
+    /// The region's size in bytes, metadata and blocks together.
+    pub size: usize,
+    /// The first block's address. `blocks - base` bytes are metadata (state bytes, padding).
+    pub blocks: usize,
+    /// The distance from one block's start to the next (equal to the block size).
+    pub stride: usize,
+    /// The number of blocks.
+    pub count: usize,
+}
+
+/// Every block in address order; see [`Pool::blocks`](crate::Pool::blocks).
+#[derive(Debug, Clone)]
+pub struct Blocks<'a> {
+    states: Enumerate<slice::Iter<'a, u8>>,
+    first_block: usize,
+    stride: usize,
+}
+
+impl<'a> Blocks<'a> {
+    pub(crate) fn new(states: &'a [u8], first_block: usize, stride: usize) -> Self {
+        Blocks {
+            states: states.iter().enumerate(),
+            first_block,
+            stride,
+        }
+    }
+}
+
+impl Iterator for Blocks<'_> {
+    type Item = BlockInfo;
+
+    fn next(&mut self) -> Option<BlockInfo> {
+        let (index, &byte) = self.states.next()?;
+        Some(BlockInfo {
+            index,
+            addr: self.first_block + index * self.stride,
+            state: BlockState::from_byte(byte),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.states.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Blocks<'_> {}
+impl FusedIterator for Blocks<'_> {}
+
+/// The free list's block indices in the order `alloc` will pop them; see
+/// [`Pool::free_list`](crate::Pool::free_list).
+pub struct FreeList<'a, M: MemorySource = SystemMemory> {
+    region: &'a Region<M>,
+    next: usize,
+    steps_left: usize,
+}
+
+impl<'a, M: MemorySource> FreeList<'a, M> {
+    pub(crate) fn new(region: &'a Region<M>, head: usize) -> Self {
+        FreeList {
+            region,
+            next: head,
+            steps_left: region.count(),
+        }
+    }
+}
+
+impl<M: MemorySource> Iterator for FreeList<'_, M> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        // `steps_left` bounds the walk even if a use-after-free wrote a cycle into the list;
+        // `checked_link` ends it at the empty-list mark (`count`) or at anything not free.
+        self.steps_left = self.steps_left.checked_sub(1)?;
+        let index = self.next;
+        match self.region.checked_link(index) {
+            Some(next) => self.next = next,
+            None => {
+                self.steps_left = 0;
+                return None;
+            }
+        }
+        Some(index)
+    }
+}
+
+impl<M: MemorySource> FusedIterator for FreeList<'_, M> {}
+
+impl<M: MemorySource> fmt::Debug for FreeList<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FreeList")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}

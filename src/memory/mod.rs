@@ -1,0 +1,75 @@
+//! Where a pool's memory comes from.
+//!
+//! A pool needs one thing from the outside world: "give me `size` bytes of fresh, zeroed
+//! memory" and, later, "take them back". That question is the [`MemorySource`] trait, and
+//! each answer lives in a small file of its own:
+//!
+//! | source | file | where the bytes come from |
+//! |---|---|---|
+//! | [`SystemMemory`] on Unix | `unix.rs` | `mmap` of anonymous private pages, `munmap` on drop |
+//! | [`SystemMemory`] on wasm32 | `wasm32.rs` | the module's linear memory, grown with `memory.grow` |
+//! | [`SliceMemory`] | `slice.rs` | a byte slice you own (tests, Miri, embedded buffers) |
+//!
+//! The pool core never names any of them: `#[cfg]` picks the system source here, and
+//! anything else can be plugged in through [`Pool::new_in`](crate::Pool::new_in).
+
+use core::ptr::NonNull;
+
+mod slice;
+pub use slice::SliceMemory;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as system;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm32;
+#[cfg(target_arch = "wasm32")]
+use wasm32 as system;
+
+#[cfg(not(any(unix, target_arch = "wasm32")))]
+compile_error!("memory-pool knows how to get memory on Unix (mmap) and wasm32 (memory.grow) only");
+
+/// A provider of zero-filled memory regions for a [`Pool`](crate::Pool).
+///
+/// # Safety
+///
+/// An implementation promises that every region returned by [`acquire`](Self::acquire):
+/// - is valid for reads and writes of `size` bytes and is filled with zeros;
+/// - overlaps no other region it handed out that has not been released;
+/// - stays valid until it is passed to [`release`](Self::release) or the source is dropped
+///   (a source that owns its memory must outlive the regions, which the pool guarantees by
+///   owning the source).
+pub unsafe trait MemorySource {
+    /// Returns a zero-filled region of at least `size` bytes, or `None` if there is no memory.
+    fn acquire(&mut self, size: usize) -> Option<NonNull<u8>>;
+
+    /// Gives a region back.
+    ///
+    /// # Safety
+    ///
+    /// `region` and `size` must be exactly a pair returned by `acquire` on this source, and
+    /// the region must not be used, or released again, afterwards.
+    unsafe fn release(&mut self, region: NonNull<u8>, size: usize);
+}
+
+/// The operating system's memory: `mmap` on Unix, `memory.grow` on wasm32.
+///
+/// This is the source behind [`Pool::new`](crate::Pool::new). It is a zero-sized handle:
+/// all the state lives in the operating system (or, on wasm32, in the module).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemMemory;
+
+// SAFETY: the per-target `acquire` functions return fresh zeroed mappings (mmap) or zeroed
+// linear memory, never handed out twice until released; see each file.
+unsafe impl MemorySource for SystemMemory {
+    fn acquire(&mut self, size: usize) -> Option<NonNull<u8>> {
+        system::acquire(size)
+    }
+
+    unsafe fn release(&mut self, region: NonNull<u8>, size: usize) {
+        // SAFETY: the caller passes back a pair that `acquire` returned, exactly once.
+        unsafe { system::release(region, size) }
+    }
+}

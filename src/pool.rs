@@ -1,0 +1,490 @@
+//! The pool: hand out fixed-size blocks in O(1), take them back in O(1), refuse misuse.
+//!
+//! Blocks come from two places. Never-used blocks are taken in address order by bumping an
+//! index (`next_never_used`), so creating a pool touches none of its blocks. Blocks that come
+//! back go on the free list, a stack threaded through the free blocks themselves, and are
+//! handed out again first (the most recently freed block is the one most likely still in the
+//! cache). Each block's state byte says whether it is never used, free or in use, which is
+//! what lets `free` refuse a double free in one load instead of a search.
+
+use core::alloc::Layout;
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout};
+use crate::memory::{MemorySource, SystemMemory};
+use crate::region::{Location, Region};
+use crate::{FreeError, PoolError};
+
+/// A pool of equal-sized blocks carved from one region of memory.
+///
+/// `M` is where the region comes from: [`SystemMemory`] (`mmap`, or linear memory on
+/// wasm32) unless you pick another [`MemorySource`] with [`Pool::new_in`].
+///
+/// # Examples
+///
+/// ```
+/// use memory_pool::{FreeError, Pool};
+///
+/// let mut pool = Pool::new(64, 1000)?;
+/// let block = pool.alloc().expect("a fresh pool has free blocks");
+/// assert_eq!(pool.in_use(), 1);
+///
+/// pool.free(block)?;
+/// // Freeing it again is caught, and changes nothing.
+/// assert!(matches!(pool.free(block), Err(FreeError::DoubleFree { .. })));
+/// assert_eq!(pool.in_use(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool<M: MemorySource = SystemMemory> {
+    region: Region<M>,
+    /// The free block `alloc` pops next, or `region.count()` when the free list is empty.
+    free_head: usize,
+    /// Blocks below this index have been handed out at least once.
+    next_never_used: usize,
+    stats: PoolStats,
+}
+
+// SAFETY: a pool owns its region outright (no other handle to it exists), so it can move to
+// another thread together with its memory source.
+unsafe impl<M: MemorySource + Send> Send for Pool<M> {}
+
+impl Pool {
+    /// Creates a pool of `block_count` blocks of at least `block_size` bytes each, aligned to
+    /// at least `align_of::<usize>()`, in memory from the operating system.
+    ///
+    /// The block size is rounded up to a multiple of `align_of::<usize>()` (a free block must
+    /// hold the free-list link); [`block_size`](Self::block_size) says what you got. Creating
+    /// a pool is O(1): no block is touched until it is handed out.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::ZeroBlockSize`] or [`PoolError::ZeroBlockCount`] for zeros,
+    /// [`PoolError::TooLarge`] when the sizes overflow the address space, and
+    /// [`PoolError::OutOfMemory`] when the system refuses the memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(20, 100)?;
+    /// assert_eq!(pool.block_size(), 24); // rounded up to a multiple of 8 on 64-bit
+    /// assert_eq!(Pool::new(0, 100).unwrap_err(), PoolError::ZeroBlockSize);
+    /// assert!(matches!(Pool::new(usize::MAX, 2), Err(PoolError::TooLarge { .. })));
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn new(block_size: usize, block_count: usize) -> Result<Pool, PoolError> {
+        Pool::new_in(block_size, block_count, SystemMemory)
+    }
+
+    /// Creates a pool whose blocks fit `layout`: at least its size, aligned to its alignment.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use memory_pool::Pool;
+    ///
+    /// #[repr(align(64))]
+    /// struct CacheLine([u8; 64]);
+    ///
+    /// let mut pool = Pool::with_layout(Layout::new::<CacheLine>(), 10)?;
+    /// let block = pool.alloc().unwrap();
+    /// assert_eq!(block.as_ptr() as usize % 64, 0);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn with_layout(layout: Layout, block_count: usize) -> Result<Pool, PoolError> {
+        Pool::with_layout_in(layout, block_count, SystemMemory)
+    }
+}
+
+impl<M: MemorySource> Pool<M> {
+    /// Like [`Pool::new`], with memory from `memory`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::new`]; [`PoolError::OutOfMemory`] when `memory` has too little.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{Pool, PoolError, SliceMemory};
+    ///
+    /// let mut buffer = vec![0u8; 4096];
+    /// let pool = Pool::new_in(64, 50, SliceMemory::new(&mut buffer))?;
+    /// assert_eq!(pool.block_count(), 50);
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn new_in(block_size: usize, block_count: usize, memory: M) -> Result<Self, PoolError> {
+        if block_size == 0 {
+            return Err(PoolError::ZeroBlockSize);
+        }
+        let align = align_of::<usize>();
+        let layout =
+            Layout::from_size_align(block_size, align).map_err(|_| PoolError::TooLarge {
+                block_size,
+                block_count,
+            })?;
+        Pool::with_layout_in(layout, block_count, memory)
+    }
+
+    /// Like [`Pool::with_layout`], with memory from `memory`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::new`].
+    pub fn with_layout_in(
+        layout: Layout,
+        block_count: usize,
+        memory: M,
+    ) -> Result<Self, PoolError> {
+        if layout.size() == 0 {
+            return Err(PoolError::ZeroBlockSize);
+        }
+        if block_count == 0 {
+            return Err(PoolError::ZeroBlockCount);
+        }
+        let align = layout.align().max(align_of::<usize>());
+        let stride = layout
+            .size()
+            .max(size_of::<usize>())
+            .checked_next_multiple_of(align)
+            .ok_or(PoolError::TooLarge {
+                block_size: layout.size(),
+                block_count,
+            })?;
+        let region = Region::new(stride, align, block_count, memory)?;
+        Ok(Pool {
+            region,
+            free_head: block_count,
+            next_never_used: 0,
+            stats: PoolStats::default(),
+        })
+    }
+
+    /// Hands out a block, or `None` when every block is in use. O(1).
+    ///
+    /// The block is [`block_size`](Self::block_size) bytes, aligned as the pool promised, and
+    /// stays yours until you [`free`](Self::free) it. Its contents are whatever was there:
+    /// zeros for a never-used block, old data (and the free-list link) for a reused one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(16, 2)?;
+    /// let a = pool.alloc().unwrap();
+    /// let b = pool.alloc().unwrap();
+    /// assert_ne!(a, b);
+    /// assert_eq!(pool.alloc(), None); // full
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    #[inline]
+    pub fn alloc(&mut self) -> Option<NonNull<u8>> {
+        let count = self.region.count();
+        let index = if self.free_head < count {
+            let index = self.free_head;
+            // SAFETY: `index < count`, checked just above.
+            let (state, next) = unsafe { (self.region.state(index), self.region.link(index)) };
+            // A free block holds its state and a link to the next free block (or `count`).
+            // Anything else means it was written after it was freed: don't follow it.
+            if state != BlockState::Free as u8 || next > count {
+                return self.alloc_after_damage();
+            }
+            self.free_head = next;
+            index
+        } else if self.next_never_used < count {
+            self.next_never_used += 1;
+            self.next_never_used - 1
+        } else {
+            return None;
+        };
+        // SAFETY: both branches produce an index below `count`.
+        unsafe { self.region.set_state(index, BlockState::InUse) };
+        self.stats.total_allocs += 1;
+        self.stats.in_use += 1;
+        self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
+        // SAFETY: as above.
+        Some(unsafe { self.region.block(index) })
+    }
+
+    /// The free list was damaged by a write to a free block: drop what is left of it (those
+    /// blocks stay marked free and are never handed out again) and carry on with the rest.
+    #[cold]
+    #[inline(never)]
+    fn alloc_after_damage(&mut self) -> Option<NonNull<u8>> {
+        self.stats.damaged_free_lists += 1;
+        self.free_head = self.region.count();
+        self.alloc()
+    }
+
+    /// Gives a block back to the pool. O(1).
+    ///
+    /// Safe to call with any pointer at all: a pointer that is not a block handed out by this
+    /// pool and not yet freed is refused with an error, and the pool is left exactly as it
+    /// was (except for the count of refused frees in [`stats`](Self::stats)).
+    ///
+    /// # Errors
+    ///
+    /// - [`FreeError::NotInPool`]: the pointer is outside this pool's blocks;
+    /// - [`FreeError::Misaligned`]: it points into a block but not at its start;
+    /// - [`FreeError::DoubleFree`]: the block is already free, or was never handed out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{FreeError, Pool};
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let block = pool.alloc().unwrap();
+    /// let inside = block.map_addr(|addr| addr.checked_add(8).unwrap());
+    /// let err = pool.free(inside).unwrap_err();
+    /// assert!(matches!(err, FreeError::Misaligned { offset: 8, .. }));
+    /// println!("{err}"); // misaligned free: 0x… is 8 bytes into block 0 (which starts at 0x…); …
+    /// pool.free(block)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
+        let Location::BlockStart(index) = self.region.locate(block.as_ptr().addr()) else {
+            return Err(self.refuse(block.as_ptr()));
+        };
+        // SAFETY: `locate` only returns indices below `count`.
+        if unsafe { self.region.state(index) } != BlockState::InUse as u8 {
+            return Err(self.refuse(block.as_ptr()));
+        }
+        // SAFETY: `index < count` and the block was in use, so it is ours again to write.
+        unsafe {
+            self.region.set_link(index, self.free_head);
+            self.region.set_state(index, BlockState::Free);
+        }
+        self.free_head = index;
+        self.stats.in_use -= 1;
+        self.stats.total_frees += 1;
+        Ok(())
+    }
+
+    /// Explains why `free(ptr)` was refused, and counts it.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, ptr: *const u8) -> FreeError {
+        let error = match self.check(ptr) {
+            Err(error) => error,
+            Ok(_) => unreachable!("refuse is only called for a pointer free cannot take"),
+        };
+        let rejected = &mut self.stats.rejected;
+        match error {
+            FreeError::NotInPool { .. } => rejected.not_in_pool += 1,
+            FreeError::Misaligned { .. } => rejected.misaligned += 1,
+            FreeError::DoubleFree { .. } => rejected.double_free += 1,
+        }
+        error
+    }
+
+    /// Checks, without changing anything, whether `free(ptr)` would succeed: `Ok` with the
+    /// block's index if `ptr` is an in-use block of this pool, otherwise the error `free`
+    /// would return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{FreeError, Pool};
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let first = pool.alloc().unwrap();
+    /// let second = pool.alloc().unwrap();
+    /// assert_eq!(pool.check(second.as_ptr()), Ok(1));
+    /// assert!(matches!(pool.check(&0u8), Err(FreeError::NotInPool { .. })));
+    /// # let _ = first;
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn check(&self, ptr: *const u8) -> Result<usize, FreeError> {
+        let addr = ptr.addr();
+        match self.region.locate(addr) {
+            Location::Outside => Err(FreeError::NotInPool { addr }),
+            Location::Inside { index, offset } => Err(FreeError::Misaligned {
+                addr,
+                block: index,
+                offset,
+            }),
+            Location::BlockStart(index) => match self.state(index) {
+                Some(BlockState::InUse) => Ok(index),
+                state => Err(FreeError::DoubleFree {
+                    addr,
+                    block: index,
+                    state: state.unwrap_or(BlockState::NeverUsed),
+                }),
+            },
+        }
+    }
+
+    /// The usable size of each block in bytes (the requested size, rounded up to the
+    /// alignment).
+    pub fn block_size(&self) -> usize {
+        self.region.stride()
+    }
+
+    /// The number of blocks in the pool.
+    pub fn block_count(&self) -> usize {
+        self.region.count()
+    }
+
+    /// How many blocks are handed out and not yet freed.
+    pub fn in_use(&self) -> usize {
+        self.stats.in_use
+    }
+
+    /// How many more blocks `alloc` can hand out before it returns `None`.
+    pub fn available(&self) -> usize {
+        self.block_count() - self.in_use()
+    }
+
+    /// Whether `ptr` points anywhere inside this pool's blocks (at a block start or not,
+    /// in use or not). O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let block = pool.alloc().unwrap();
+    /// assert!(pool.contains(block.as_ptr()));
+    /// assert!(!pool.contains(&0u8));
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn contains(&self, ptr: *const u8) -> bool {
+        self.region.locate(ptr.addr()) != Location::Outside
+    }
+
+    /// The state of block `index`, or `None` if there is no such block.
+    pub fn state(&self, index: usize) -> Option<BlockState> {
+        self.region
+            .states()
+            .get(index)
+            .map(|&byte| BlockState::from_byte(byte))
+    }
+
+    /// The address of block `index`, or `None` if there is no such block.
+    pub fn block_ptr(&self, index: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the index is checked against the block count first.
+        (index < self.block_count()).then(|| unsafe { self.region.block(index) })
+    }
+
+    /// A copy of the counters: in use, peak, allocations, frees and refused frees.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let block = pool.alloc().unwrap();
+    /// pool.free(block).unwrap();
+    /// let _ = pool.free(block); // refused: double free
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.total_allocs, stats.total_frees, stats.peak_in_use), (1, 1, 1));
+    /// assert_eq!(stats.rejected.double_free, 1);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.stats
+    }
+
+    /// Every block in address order, with its address and state. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{BlockState, Pool};
+    ///
+    /// let mut pool = Pool::new(32, 3)?;
+    /// let a = pool.alloc().unwrap();
+    /// let _b = pool.alloc().unwrap();
+    /// pool.free(a).unwrap();
+    /// let states: Vec<BlockState> = pool.blocks().map(|block| block.state).collect();
+    /// assert_eq!(states, [BlockState::Free, BlockState::InUse, BlockState::NeverUsed]);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn blocks(&self) -> Blocks<'_> {
+        let (_, _, first_block) = self.region.addresses();
+        Blocks::new(self.region.states(), first_block, self.region.stride())
+    }
+
+    /// The free list: indices of the freed blocks in the order `alloc` will hand them out.
+    /// Never-used blocks come after them, in address order. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let blocks: Vec<_> = (0..3).map(|_| pool.alloc().unwrap()).collect();
+    /// pool.free(blocks[0]).unwrap();
+    /// pool.free(blocks[2]).unwrap();
+    /// assert_eq!(pool.free_list().collect::<Vec<_>>(), [2, 0]); // last freed, first reused
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn free_list(&self) -> FreeList<'_, M> {
+        FreeList::new(&self.region, self.free_head)
+    }
+
+    /// The index of the first never-used block: `alloc` takes it once the free list is
+    /// empty. Equal to [`block_count`](Self::block_count) when every block has been used.
+    pub fn next_never_used(&self) -> usize {
+        self.next_never_used
+    }
+
+    /// The blocks still in use, in address order: at the end of a program, its leaks.
+    ///
+    /// Dropping a pool gives its whole region back to the memory source at once, so blocks
+    /// still in use are not freed one by one (nothing is freed twice, and no destructor
+    /// runs); pointers to them dangle. Look here first to find what was never freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let kept = pool.alloc().unwrap();
+    /// let freed = pool.alloc().unwrap();
+    /// pool.free(freed).unwrap();
+    /// let leaks: Vec<usize> = pool.leaks().map(|block| block.addr).collect();
+    /// assert_eq!(leaks, [kept.as_ptr() as usize]);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn leaks(&self) -> impl Iterator<Item = BlockInfo> + '_ {
+        self.blocks()
+            .filter(|block| block.state == BlockState::InUse)
+    }
+
+    /// Where the region is and how it is laid out (metadata, then blocks).
+    pub fn layout(&self) -> RegionLayout {
+        let (base, size, blocks) = self.region.addresses();
+        RegionLayout {
+            base,
+            size,
+            blocks,
+            stride: self.region.stride(),
+            count: self.region.count(),
+        }
+    }
+}
+
+impl<M: MemorySource> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("block_size", &self.block_size())
+            .field("block_count", &self.block_count())
+            .field("in_use", &self.in_use())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,178 @@
+//! Typed, safe handles: a pool of `T`s whose blocks are boxes.
+//!
+//! [`TypedPool<T>`] is a [`Pool`] sized and aligned for `T`. Its `alloc` moves a value into
+//! a block and returns a [`PoolBox`], which works like a `Box<T>`: it derefs to the value,
+//! drops it and returns the block when it goes out of scope, and it borrows the pool, so the
+//! compiler rejects any box that would outlive its pool. No `unsafe` is needed to use it.
+
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use crate::{Pool, PoolError, PoolStats};
+
+/// A pool of blocks that each hold one `T`.
+///
+/// # Examples
+///
+/// ```
+/// use memory_pool::TypedPool;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Particle { x: f32, y: f32 }
+///
+/// let pool = TypedPool::new(2)?;
+/// let mut a = pool.alloc(Particle { x: 1.0, y: 2.0 }).unwrap();
+/// let b = pool.alloc(Particle { x: 3.0, y: 4.0 }).unwrap();
+/// a.x += 10.0;
+/// assert_eq!(a.x, 11.0);
+///
+/// // Full: the value is handed back instead of being lost.
+/// let rejected = pool.alloc(Particle { x: 0.0, y: 0.0 }).unwrap_err();
+/// assert_eq!(rejected, Particle { x: 0.0, y: 0.0 });
+///
+/// drop(b); // its block goes back to the pool
+/// assert_eq!(pool.in_use(), 1);
+/// # Ok::<(), memory_pool::PoolError>(())
+/// ```
+pub struct TypedPool<T> {
+    // `PoolBox` frees through `&TypedPool`, so the pool needs interior mutability. No pool
+    // method calls out to user code, so a mutable borrow never overlaps another one, and the
+    // `UnsafeCell` keeps `TypedPool` from being shared between threads.
+    pool: UnsafeCell<Pool>,
+    _values: PhantomData<T>,
+}
+
+impl<T> TypedPool<T> {
+    /// Creates a pool with room for `capacity` values of `T`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::new`]: zero capacity, a size that overflows, or no memory.
+    pub fn new(capacity: usize) -> Result<Self, PoolError> {
+        Ok(TypedPool {
+            pool: UnsafeCell::new(Pool::with_layout(Layout::new::<T>(), capacity)?),
+            _values: PhantomData,
+        })
+    }
+
+    /// Moves `value` into a free block. O(1).
+    ///
+    /// # Errors
+    ///
+    /// Gives `value` back when every block is in use.
+    pub fn alloc(&self, value: T) -> Result<PoolBox<'_, T>, T> {
+        let Some(block) = self.with_pool(Pool::alloc) else {
+            return Err(value);
+        };
+        let block = block.cast::<T>();
+        // SAFETY: the block is ours, sized and aligned for `T` (the pool's layout).
+        unsafe { block.write(value) };
+        Ok(PoolBox {
+            value: block,
+            pool: self,
+        })
+    }
+
+    /// How many values are alive.
+    pub fn in_use(&self) -> usize {
+        self.with_pool(|pool| pool.in_use())
+    }
+
+    /// How many values fit.
+    pub fn capacity(&self) -> usize {
+        self.with_pool(|pool| pool.block_count())
+    }
+
+    /// The underlying pool's counters.
+    pub fn stats(&self) -> PoolStats {
+        self.with_pool(|pool| pool.stats())
+    }
+
+    /// Runs `f` with the pool borrowed mutably; `f` never reaches user code.
+    fn with_pool<R>(&self, f: impl FnOnce(&mut Pool) -> R) -> R {
+        // SAFETY: `TypedPool` is not `Sync`, and every `f` passed here is a pool method that
+        // calls no user code, so no other reference to the pool exists while this one lives.
+        f(unsafe { &mut *self.pool.get() })
+    }
+}
+
+impl<T> fmt::Debug for TypedPool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedPool")
+            .field("capacity", &self.capacity())
+            .field("in_use", &self.in_use())
+            .finish()
+    }
+}
+
+/// A value living in a [`TypedPool`]'s block: a `Box` whose memory is the pool's.
+///
+/// Dropping it drops the value and returns the block to the pool.
+pub struct PoolBox<'pool, T> {
+    value: NonNull<T>,
+    pool: &'pool TypedPool<T>,
+}
+
+impl<T> PoolBox<'_, T> {
+    /// Moves the value out and returns the block to the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{PoolBox, TypedPool};
+    ///
+    /// let pool = TypedPool::new(1)?;
+    /// let boxed = pool.alloc(String::from("hello")).unwrap();
+    /// assert_eq!(PoolBox::into_inner(boxed), "hello");
+    /// assert_eq!(pool.in_use(), 0);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn into_inner(boxed: Self) -> T {
+        let boxed = core::mem::ManuallyDrop::new(boxed);
+        // SAFETY: the block holds an initialised `T`, read once; `ManuallyDrop` stops the
+        // destructor from dropping it again.
+        let value = unsafe { boxed.value.read() };
+        boxed.release_block();
+        value
+    }
+
+    fn release_block(&self) {
+        let result = self.pool.with_pool(|pool| pool.free(self.value.cast()));
+        debug_assert!(result.is_ok(), "a PoolBox owns an in-use block of its pool");
+    }
+}
+
+impl<T> Deref for PoolBox<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the block holds an initialised `T` that this box owns.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T> DerefMut for PoolBox<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`, and `&mut self` makes the access unique.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+impl<T> Drop for PoolBox<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the value is initialised and dropped exactly once, here. Its destructor may
+        // use the pool; the pool is not borrowed until it has finished.
+        unsafe { self.value.drop_in_place() };
+        self.release_block();
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for PoolBox<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

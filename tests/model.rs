@@ -1,0 +1,157 @@
+//! Model-based randomized test: long random sequences of alloc, free and misuse, checked
+//! step by step against a model (the set of live blocks and their patterns).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::BTreeMap;
+
+use memory_pool::{BlockState, FreeError, MemorySource, Pool, SliceMemory, SystemMemory};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Alloc,
+    /// Free the n-th live block (modulo how many are live).
+    FreeLive(usize),
+    /// Free the n-th block that has been freed before (a double free).
+    FreeAgain(usize),
+    /// Free a pointer `offset` bytes into block n.
+    FreeInside(usize, usize),
+    /// Free a pointer outside the pool.
+    FreeForeign(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::Alloc),
+        3 => any::<usize>().prop_map(Op::FreeLive),
+        1 => any::<usize>().prop_map(Op::FreeAgain),
+        1 => (any::<usize>(), 1..4096usize).prop_map(|(n, off)| Op::FreeInside(n, off)),
+        1 => any::<usize>().prop_map(Op::FreeForeign),
+    ]
+}
+
+/// The byte written into every byte of the block with this id.
+fn pattern(id: u64) -> u8 {
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
+    let size = pool.block_size();
+    let count = pool.block_count();
+    // addr -> id of the allocation living there
+    let mut live: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut freed: Vec<usize> = Vec::new();
+    let mut next_id = 0u64;
+    let mut peak = 0;
+    let foreign = [0u8; 64];
+
+    for op in ops {
+        let map_before: Vec<BlockState> = pool.blocks().map(|b| b.state).collect();
+        let free_list_before: Vec<usize> = pool.free_list().collect();
+        let mut rejected = false;
+        match *op {
+            Op::Alloc => match pool.alloc() {
+                Some(block) => {
+                    let addr = block.as_ptr() as usize;
+                    assert!(!live.contains_key(&addr), "block handed out twice");
+                    assert_eq!(addr % core::mem::align_of::<usize>(), 0);
+                    // SAFETY: the block is `size` bytes and ours.
+                    unsafe { block.as_ptr().write_bytes(pattern(next_id), size) };
+                    live.insert(addr, next_id);
+                    freed.retain(|&a| a != addr);
+                    next_id += 1;
+                }
+                None => assert_eq!(live.len(), count, "None while blocks are free"),
+            },
+            Op::FreeLive(n) if !live.is_empty() => {
+                let addr = *live.keys().nth(n % live.len()).unwrap();
+                let block = pool
+                    .block_ptr(pool.check(addr as *const u8).unwrap())
+                    .unwrap();
+                pool.free(block).unwrap();
+                live.remove(&addr);
+                freed.push(addr);
+            }
+            Op::FreeAgain(n) if !freed.is_empty() => {
+                let addr = freed[n % freed.len()];
+                let index = (addr - pool.layout().blocks) / size;
+                let err = pool.free(pool.block_ptr(index).unwrap()).unwrap_err();
+                assert!(matches!(err, FreeError::DoubleFree { block, .. } if block == index));
+                rejected = true;
+            }
+            Op::FreeInside(n, offset) => {
+                let index = n % count;
+                let offset = offset % size;
+                if offset != 0 {
+                    let ptr = pool.block_ptr(index).unwrap().as_ptr().wrapping_add(offset);
+                    let err = pool
+                        .free(core::ptr::NonNull::new(ptr).unwrap())
+                        .unwrap_err();
+                    assert_eq!(
+                        err,
+                        FreeError::Misaligned {
+                            addr: ptr as usize,
+                            block: index,
+                            offset
+                        }
+                    );
+                    rejected = true;
+                }
+            }
+            Op::FreeForeign(n) => {
+                let ptr = core::ptr::NonNull::from(&foreign[n % 64]);
+                let err = pool.free(ptr).unwrap_err();
+                assert!(matches!(err, FreeError::NotInPool { .. }));
+                rejected = true;
+            }
+            _ => {}
+        }
+        if rejected {
+            let map_after: Vec<BlockState> = pool.blocks().map(|b| b.state).collect();
+            assert_eq!(map_after, map_before, "a refused free changed the map");
+            assert_eq!(pool.free_list().collect::<Vec<_>>(), free_list_before);
+        }
+        peak = peak.max(live.len());
+
+        // The pool agrees with the model...
+        assert_eq!(pool.in_use(), live.len());
+        assert_eq!(pool.stats().peak_in_use, peak);
+        let in_use: Vec<usize> = pool.leaks().map(|b| b.addr).collect();
+        assert_eq!(in_use, live.keys().copied().collect::<Vec<_>>());
+        // ...and every live block still holds its own pattern.
+        for (&addr, &id) in &live {
+            // SAFETY: live blocks are ours and fully written.
+            let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
+            assert!(
+                bytes.iter().all(|&b| b == pattern(id)),
+                "block at {addr:#x} was overwritten"
+            );
+        }
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.total_allocs, next_id);
+    assert_eq!(stats.total_allocs - stats.total_frees, live.len() as u64);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+
+    #[test]
+    fn pool_matches_model_on_system_memory(
+        block_size in 1usize..200,
+        block_count in 1usize..64,
+        ops in prop::collection::vec(op(), 0..400),
+    ) {
+        run(Pool::<SystemMemory>::new(block_size, block_count).unwrap(), &ops);
+    }
+
+    #[test]
+    fn pool_matches_model_on_slice_memory(
+        block_size in 1usize..100,
+        block_count in 1usize..32,
+        ops in prop::collection::vec(op(), 0..200),
+    ) {
+        let mut buffer = vec![0u8; 32 * 8 + 32 * 112];
+        run(Pool::new_in(block_size, block_count, SliceMemory::new(&mut buffer)).unwrap(), &ops);
+    }
+}

@@ -1,0 +1,358 @@
+//! Behaviour of `Pool`: allocation order, every misuse refused with the pool unchanged,
+//! introspection, leaks, layouts and creation errors. Runs natively and (issue 4) on wasm32.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use memory_pool::{BlockState, FreeError, MemorySource, Pool, PoolError, SliceMemory};
+
+/// Everything observable about a pool except the refused-free counters.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    states: Vec<BlockState>,
+    free_list: Vec<usize>,
+    next_never_used: usize,
+    in_use: usize,
+    total_allocs: u64,
+    total_frees: u64,
+}
+
+fn snapshot<M: MemorySource>(pool: &Pool<M>) -> Snapshot {
+    let stats = pool.stats();
+    Snapshot {
+        states: pool.blocks().map(|block| block.state).collect(),
+        free_list: pool.free_list().collect(),
+        next_never_used: pool.next_never_used(),
+        in_use: pool.in_use(),
+        total_allocs: stats.total_allocs,
+        total_frees: stats.total_frees,
+    }
+}
+
+/// A pool with blocks 0 and 2 in use, 1 free, 3.. never used.
+fn pool_with_history() -> (Pool, [NonNull<u8>; 3]) {
+    let mut pool = Pool::new(48, 8).unwrap();
+    let blocks = [(); 3].map(|_| pool.alloc().unwrap());
+    pool.free(blocks[1]).unwrap();
+    (pool, blocks)
+}
+
+#[test]
+fn blocks_are_handed_out_in_address_order_then_reused_last_freed_first() {
+    let mut pool = Pool::new(32, 4).unwrap();
+    let blocks: Vec<_> = (0..4).map(|_| pool.alloc().unwrap()).collect();
+    for pair in blocks.windows(2) {
+        assert_eq!(pair[1].as_ptr() as usize - pair[0].as_ptr() as usize, 32);
+    }
+    assert_eq!(pool.alloc(), None);
+    pool.free(blocks[1]).unwrap();
+    pool.free(blocks[3]).unwrap();
+    assert_eq!(pool.alloc(), Some(blocks[3]));
+    assert_eq!(pool.alloc(), Some(blocks[1]));
+    assert_eq!(pool.alloc(), None);
+}
+
+#[test]
+fn exhausted_pool_returns_none_and_stays_usable() {
+    let mut pool = Pool::new(8, 3).unwrap();
+    let blocks: Vec<_> = (0..3).map(|_| pool.alloc().unwrap()).collect();
+    let before = snapshot(&pool);
+    assert_eq!(pool.alloc(), None);
+    assert_eq!(snapshot(&pool), before);
+    pool.free(blocks[0]).unwrap();
+    assert_eq!(pool.alloc(), Some(blocks[0]));
+}
+
+#[test]
+fn double_free_is_rejected_and_pool_unchanged() {
+    let (mut pool, blocks) = pool_with_history();
+    let before = snapshot(&pool);
+    let err = pool.free(blocks[1]).unwrap_err();
+    assert_eq!(
+        err,
+        FreeError::DoubleFree {
+            addr: blocks[1].as_ptr() as usize,
+            block: 1,
+            state: BlockState::Free
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "double free: block 1 at {:#x} is already free",
+            blocks[1].as_ptr() as usize
+        )
+    );
+    assert_eq!(snapshot(&pool), before);
+    assert_eq!(pool.stats().rejected.double_free, 1);
+}
+
+#[test]
+fn free_of_never_allocated_block_is_rejected_and_pool_unchanged() {
+    let (mut pool, _) = pool_with_history();
+    let before = snapshot(&pool);
+    let never_used = pool.block_ptr(5).unwrap();
+    let err = pool.free(never_used).unwrap_err();
+    assert!(matches!(
+        err,
+        FreeError::DoubleFree {
+            block: 5,
+            state: BlockState::NeverUsed,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("was never allocated"), "{err}");
+    assert_eq!(snapshot(&pool), before);
+}
+
+#[test]
+fn foreign_pointer_is_rejected_and_pool_unchanged() {
+    let (mut pool, _) = pool_with_history();
+    let (other_pool, _) = pool_with_history();
+    let on_stack = 0u64;
+    let layout = pool.layout();
+    let foreign = [
+        NonNull::from(&on_stack).cast::<u8>(),
+        other_pool.block_ptr(0).unwrap(),
+        // the pool's own metadata (state bytes) is not a block either
+        NonNull::new(layout.base as *mut u8).unwrap(),
+        // one past the last block
+        NonNull::new((layout.blocks + layout.stride * layout.count) as *mut u8).unwrap(),
+        NonNull::new(usize::MAX as *mut u8).unwrap(),
+    ];
+    let before = snapshot(&pool);
+    for (n, ptr) in foreign.into_iter().enumerate() {
+        let err = pool.free(ptr).unwrap_err();
+        assert_eq!(
+            err,
+            FreeError::NotInPool {
+                addr: ptr.as_ptr() as usize
+            }
+        );
+        assert!(
+            err.to_string().contains("not a block of this pool"),
+            "{err}"
+        );
+        assert_eq!(snapshot(&pool), before);
+        assert_eq!(pool.stats().rejected.not_in_pool, n as u64 + 1);
+    }
+}
+
+#[test]
+fn misaligned_pointer_is_rejected_and_pool_unchanged() {
+    let (mut pool, blocks) = pool_with_history();
+    let before = snapshot(&pool);
+    for (block, offset) in [(0, 1), (0, 8), (2, 47), (1, 24), (5, 3)] {
+        let start = pool.block_ptr(block).unwrap();
+        // SAFETY: `offset` is within the 48-byte block.
+        let inside = unsafe { start.add(offset) };
+        let err = pool.free(inside).unwrap_err();
+        assert_eq!(
+            err,
+            FreeError::Misaligned {
+                addr: inside.as_ptr() as usize,
+                block,
+                offset
+            }
+        );
+        assert!(err
+            .to_string()
+            .contains(&format!("{offset} bytes into block {block}")));
+        assert_eq!(snapshot(&pool), before);
+    }
+    assert_eq!(pool.stats().rejected.misaligned, 5);
+    pool.free(blocks[0]).unwrap();
+}
+
+#[test]
+fn check_matches_free_without_changing_anything() {
+    let (pool, blocks) = pool_with_history();
+    let before = snapshot(&pool);
+    assert_eq!(pool.check(blocks[0].as_ptr()), Ok(0));
+    assert_eq!(pool.check(blocks[2].as_ptr()), Ok(2));
+    assert!(matches!(
+        pool.check(blocks[1].as_ptr()),
+        Err(FreeError::DoubleFree { .. })
+    ));
+    assert_eq!(snapshot(&pool), before);
+    assert_eq!(pool.stats().rejected.total(), 0);
+}
+
+#[test]
+fn contains_covers_every_byte_of_every_block_and_nothing_else() {
+    let pool = Pool::new(24, 5).unwrap();
+    let layout = pool.layout();
+    let end = layout.blocks + layout.stride * layout.count;
+    for addr in layout.base..end + 64 {
+        let expected = (layout.blocks..end).contains(&addr);
+        assert_eq!(pool.contains(addr as *const u8), expected, "{addr:#x}");
+    }
+}
+
+#[test]
+fn blocks_map_free_list_and_stats_follow_history() {
+    let mut pool = Pool::new(16, 6).unwrap();
+    let b: Vec<_> = (0..5).map(|_| pool.alloc().unwrap()).collect();
+    pool.free(b[3]).unwrap();
+    pool.free(b[0]).unwrap();
+    pool.free(b[4]).unwrap();
+    use BlockState::*;
+    let states: Vec<_> = pool.blocks().map(|block| block.state).collect();
+    assert_eq!(states, [Free, InUse, InUse, Free, Free, NeverUsed]);
+    let addrs: Vec<_> = pool.blocks().map(|block| block.addr).collect();
+    let expected: Vec<_> = (0..6)
+        .map(|i| pool.block_ptr(i).unwrap().as_ptr() as usize)
+        .collect();
+    assert_eq!(addrs, expected);
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [4, 0, 3]);
+    assert_eq!(pool.next_never_used(), 5);
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 2);
+    assert_eq!(stats.peak_in_use, 5);
+    assert_eq!(stats.total_allocs, 5);
+    assert_eq!(stats.total_frees, 3);
+    assert_eq!(pool.available(), 4);
+}
+
+#[test]
+fn leaks_lists_exactly_the_blocks_still_in_use_and_drop_is_clean() {
+    let mut pool = Pool::new(64, 10).unwrap();
+    let blocks: Vec<_> = (0..6).map(|_| pool.alloc().unwrap()).collect();
+    for &block in blocks.iter().step_by(2) {
+        pool.free(block).unwrap();
+    }
+    let leaked: Vec<_> = pool
+        .leaks()
+        .map(|block| (block.index, block.addr))
+        .collect();
+    let expected: Vec<_> = [1, 3, 5].map(|i| (i, blocks[i].as_ptr() as usize)).to_vec();
+    assert_eq!(leaked, expected);
+    drop(pool); // blocks still in use: the region goes back whole, nothing is freed twice
+}
+
+#[test]
+fn blocks_do_not_overlap_and_keep_their_bytes() {
+    let mut pool = Pool::new(40, 50).unwrap();
+    let size = pool.block_size();
+    let blocks: Vec<_> = (0..50).map(|_| pool.alloc().unwrap()).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        // SAFETY: each block is `size` bytes, ours.
+        unsafe { block.as_ptr().write_bytes(i as u8, size) };
+    }
+    for i in (0..50).step_by(3) {
+        pool.free(blocks[i]).unwrap();
+    }
+    for (i, block) in blocks.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        // SAFETY: the block is still in use and was fully written above.
+        let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), size) };
+        assert!(bytes.iter().all(|&b| b == i as u8), "block {i} changed");
+    }
+}
+
+#[test]
+fn block_sizes_are_rounded_up_to_word_alignment() {
+    let word = core::mem::size_of::<usize>();
+    for (asked, got) in [
+        (1, word),
+        (word, word),
+        (word + 1, 2 * word),
+        (100, 100usize.next_multiple_of(word)),
+    ] {
+        let mut pool = Pool::new(asked, 4).unwrap();
+        assert_eq!(pool.block_size(), got, "asked for {asked}");
+        let a = pool.alloc().unwrap();
+        assert_eq!(a.as_ptr() as usize % core::mem::align_of::<usize>(), 0);
+    }
+}
+
+#[test]
+fn with_layout_respects_large_alignments() {
+    for align in [16, 64, 4096, 1 << 16] {
+        let layout = Layout::from_size_align(24, align).unwrap();
+        let mut pool = Pool::with_layout(layout, 5).unwrap();
+        assert_eq!(pool.block_size(), 24usize.next_multiple_of(align));
+        while let Some(block) = pool.alloc() {
+            assert_eq!(block.as_ptr() as usize % align, 0, "align {align}");
+        }
+    }
+}
+
+#[test]
+fn creation_errors_are_reported_not_crashed() {
+    assert_eq!(Pool::new(0, 10).unwrap_err(), PoolError::ZeroBlockSize);
+    assert_eq!(Pool::new(10, 0).unwrap_err(), PoolError::ZeroBlockCount);
+    assert!(matches!(
+        Pool::new(usize::MAX, 1),
+        Err(PoolError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        Pool::new(1 << 20, usize::MAX / 2),
+        Err(PoolError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        Pool::new(isize::MAX as usize / 4, 8),
+        Err(PoolError::TooLarge { .. })
+    ));
+    let message = Pool::new(0, 10).unwrap_err().to_string();
+    assert_eq!(message, "a pool's blocks must be at least 1 byte");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn huge_pool_that_the_system_refuses_is_an_error() {
+    // 2^46 bytes of address space fits in isize but no x86-64 user address space has room
+    // for it twice over; whichever error comes, it must be an error.
+    let result = Pool::new(1 << 40, 1 << 10);
+    assert!(matches!(
+        result,
+        Err(PoolError::OutOfMemory { .. }) | Err(PoolError::TooLarge { .. })
+    ));
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn one_gibibyte_pool_is_created_without_touching_its_blocks() {
+    let mut pool = Pool::new(64, (1 << 30) / 64).unwrap();
+    assert_eq!(pool.block_count(), 1 << 24);
+    let block = pool.alloc().unwrap();
+    pool.free(block).unwrap();
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn slice_memory_source_serves_a_pool_and_refuses_a_second() {
+    let mut buffer = vec![0xFFu8; 1024];
+    let mut pool = Pool::new_in(32, 16, SliceMemory::new(&mut buffer)).unwrap();
+    // The state bytes were zeroed even though the buffer was not.
+    assert!(pool
+        .blocks()
+        .all(|block| block.state == BlockState::NeverUsed));
+    let a = pool.alloc().unwrap();
+    pool.free(a).unwrap();
+    drop(pool);
+    let mut small = [0u8; 64];
+    assert_eq!(
+        Pool::new_in(32, 16, SliceMemory::new(&mut small)).unwrap_err(),
+        PoolError::OutOfMemory {
+            bytes: 16 + 7 + 32 * 16
+        }
+    );
+}
+
+#[test]
+fn write_after_free_cannot_make_alloc_hand_out_a_bad_block() {
+    let mut pool = Pool::new(16, 4).unwrap();
+    let a = pool.alloc().unwrap();
+    let b = pool.alloc().unwrap();
+    pool.free(a).unwrap();
+    // A use-after-free bug overwrites the free-list link inside `a` with block b's index.
+    // SAFETY: the block's memory is still mapped; this simulates a buggy program.
+    unsafe { a.cast::<usize>().write(1) };
+    // `a` itself is still free and fine to hand out; the damaged link is then detected...
+    assert_eq!(pool.alloc(), Some(a));
+    // ...and b, which is in use, is never handed out twice.
+    let c = pool.alloc().unwrap();
+    assert_ne!(c, b);
+    assert_eq!(pool.stats().damaged_free_lists, 1);
+    assert_eq!(pool.in_use(), 3);
+}
