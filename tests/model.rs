@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeMap;
+use std::ptr::NonNull;
 
 use memory_pool::{BlockState, FreeError, MemorySource, Pool, SliceMemory, SystemMemory};
 use proptest::prelude::*;
@@ -38,8 +39,8 @@ fn pattern(id: u64) -> u8 {
 fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
     let size = pool.block_size();
     let count = pool.block_count();
-    // addr -> id of the allocation living there
-    let mut live: BTreeMap<usize, u64> = BTreeMap::new();
+    // addr -> the block and the id of the allocation living there
+    let mut live: BTreeMap<usize, (NonNull<u8>, u64)> = BTreeMap::new();
     let mut freed: Vec<usize> = Vec::new();
     let mut next_id = 0u64;
     let mut peak = 0;
@@ -57,17 +58,16 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
                     assert_eq!(addr % core::mem::align_of::<usize>(), 0);
                     // SAFETY: the block is `size` bytes and ours.
                     unsafe { block.as_ptr().write_bytes(pattern(next_id), size) };
-                    live.insert(addr, next_id);
+                    live.insert(addr, (block, next_id));
                     freed.retain(|&a| a != addr);
                     next_id += 1;
                 }
                 None => assert_eq!(live.len(), count, "None while blocks are free"),
             },
             Op::FreeLive(n) if !live.is_empty() => {
-                let addr = *live.keys().nth(n % live.len()).unwrap();
-                let block = pool
-                    .block_ptr(pool.check(addr as *const u8).unwrap())
-                    .unwrap();
+                let (&addr, &(block, _)) = live.iter().nth(n % live.len()).unwrap();
+                let index = pool.check(block.as_ptr()).unwrap();
+                assert_eq!(pool.block_ptr(index), Some(block));
                 pool.free(block).unwrap();
                 live.remove(&addr);
                 freed.push(addr);
@@ -99,7 +99,7 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
                 }
             }
             Op::FreeForeign(n) => {
-                let ptr = core::ptr::NonNull::from(&foreign[n % 64]);
+                let ptr = NonNull::from(&foreign[n % 64]);
                 let err = pool.free(ptr).unwrap_err();
                 assert!(matches!(err, FreeError::NotInPool { .. }));
                 rejected = true;
@@ -119,9 +119,9 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
         let in_use: Vec<usize> = pool.leaks().map(|b| b.addr).collect();
         assert_eq!(in_use, live.keys().copied().collect::<Vec<_>>());
         // ...and every live block still holds its own pattern.
-        for (&addr, &id) in &live {
+        for (&addr, &(block, id)) in &live {
             // SAFETY: live blocks are ours and fully written.
-            let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
+            let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), size) };
             assert!(
                 bytes.iter().all(|&b| b == pattern(id)),
                 "block at {addr:#x} was overwritten"
@@ -133,6 +133,9 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
     assert_eq!(stats.total_allocs - stats.total_frees, live.len() as u64);
 }
 
+/// Miri interprets every step, so it gets shorter runs of the same test.
+const MAX_OPS: usize = if cfg!(miri) { 80 } else { 400 };
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
@@ -140,7 +143,7 @@ proptest! {
     fn pool_matches_model_on_system_memory(
         block_size in 1usize..200,
         block_count in 1usize..64,
-        ops in prop::collection::vec(op(), 0..400),
+        ops in prop::collection::vec(op(), 0..MAX_OPS),
     ) {
         run(Pool::<SystemMemory>::new(block_size, block_count).unwrap(), &ops);
     }
@@ -149,7 +152,7 @@ proptest! {
     fn pool_matches_model_on_slice_memory(
         block_size in 1usize..100,
         block_count in 1usize..32,
-        ops in prop::collection::vec(op(), 0..200),
+        ops in prop::collection::vec(op(), 0..MAX_OPS / 2),
     ) {
         let mut buffer = vec![0u8; 32 * 8 + 32 * 112];
         run(Pool::new_in(block_size, block_count, SliceMemory::new(&mut buffer)).unwrap(), &ops);

@@ -2,7 +2,7 @@
 //! introspection, leaks, layouts and creation errors. Runs natively and (issue 4) on wasm32.
 
 use core::alloc::Layout;
-use core::ptr::NonNull;
+use core::ptr::{without_provenance, without_provenance_mut, NonNull};
 
 use memory_pool::{BlockState, FreeError, MemorySource, Pool, PoolError, SliceMemory};
 
@@ -115,10 +115,13 @@ fn foreign_pointer_is_rejected_and_pool_unchanged() {
         NonNull::from(&on_stack).cast::<u8>(),
         other_pool.block_ptr(0).unwrap(),
         // the pool's own metadata (state bytes) is not a block either
-        NonNull::new(layout.base as *mut u8).unwrap(),
+        NonNull::new(without_provenance_mut(layout.base)).unwrap(),
         // one past the last block
-        NonNull::new((layout.blocks + layout.stride * layout.count) as *mut u8).unwrap(),
-        NonNull::new(usize::MAX as *mut u8).unwrap(),
+        NonNull::new(without_provenance_mut(
+            layout.blocks + layout.stride * layout.count,
+        ))
+        .unwrap(),
+        NonNull::new(without_provenance_mut(usize::MAX)).unwrap(),
     ];
     let before = snapshot(&pool);
     for (n, ptr) in foreign.into_iter().enumerate() {
@@ -185,7 +188,11 @@ fn contains_covers_every_byte_of_every_block_and_nothing_else() {
     let end = layout.blocks + layout.stride * layout.count;
     for addr in layout.base..end + 64 {
         let expected = (layout.blocks..end).contains(&addr);
-        assert_eq!(pool.contains(addr as *const u8), expected, "{addr:#x}");
+        assert_eq!(
+            pool.contains(without_provenance(addr)),
+            expected,
+            "{addr:#x}"
+        );
     }
 }
 
@@ -298,6 +305,10 @@ fn creation_errors_are_reported_not_crashed() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(
+    miri,
+    ignore = "Miri backs mmap with real memory and aborts rather than refuse"
+)]
 #[test]
 fn huge_pool_that_the_system_refuses_is_an_error() {
     // 2^46 bytes of address space fits in isize but no x86-64 user address space has room
@@ -310,6 +321,10 @@ fn huge_pool_that_the_system_refuses_is_an_error() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(
+    miri,
+    ignore = "Miri backs mmap with real zeroed memory: 1 GiB is too slow"
+)]
 #[test]
 fn one_gibibyte_pool_is_created_without_touching_its_blocks() {
     let mut pool = Pool::new(64, (1 << 30) / 64).unwrap();

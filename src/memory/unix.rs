@@ -43,12 +43,13 @@ pub(crate) unsafe fn release(region: NonNull<u8>, size: usize) {
 
 /// Don't reserve swap for the whole mapping up front: a pool of millions of blocks that
 /// uses only a few should not be refused for lack of swap it will never need.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// (Miri's `mmap` accepts only the plain flags, so it does without.)
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 fn map_noreserve() -> libc::c_int {
     libc::MAP_NORESERVE
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(any(not(any(target_os = "linux", target_os = "android")), miri))]
 fn map_noreserve() -> libc::c_int {
     0
 }
