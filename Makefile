@@ -12,10 +12,10 @@ serve: build
 	python3 -m http.server $(PORT) --bind 127.0.0.1 -d www
 
 ## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-opt is
-## off (Cargo.toml says why); stripping the symbol names does most of its job for free.
+## off (Cargo.toml says why), so wasm-pack downloads nothing.
 build:
 	scripts/setup.sh wasm
-	wasm-pack build --release --target web --out-dir www/pkg -- --locked --config 'profile.release.strip="symbols"'
+	wasm-pack build --release --target web --out-dir www/pkg -- --locked
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
 test: lint test-native test-wasm miri
