@@ -34,3 +34,29 @@ miri:
 
 setup:
 	scripts/setup.sh all
+
+## ---- The playground page (www/) ----
+# `build` also renders README.md into the page (the one source of the explanation) and copies
+# the README's pictures beside it, so www/ can be served or hosted as it is.
+.PHONY: page diagram
+build: page
+
+page: www/readme.html www/ferris.png www/img.png
+
+www/readme.html: README.md examples/render_readme.rs
+	cargo run --quiet --locked --example render_readme -- README.md $@
+
+www/ferris.png: ferris.png
+	cp $< $@
+
+www/img.png: img.png
+	cp $< $@
+
+## Redraw img.png from a real pool (examples/pool_diagram.rs), rasterised by headless Chromium.
+diagram:
+	command -v chromium >/dev/null || scripts/setup.sh browser
+	mkdir -p target
+	cargo run --quiet --locked --example pool_diagram > target/pool_diagram.html
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
