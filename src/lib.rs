@@ -66,6 +66,10 @@ mod pool;
 mod region;
 mod typed;
 
+/// The wasm boundary: the pool exported to JavaScript (wasm32 only).
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
 pub use error::{FreeError, PoolError};
 pub use heap::{Heap, HeapBlock, HeapBlocks, HeapError, HeapFreeError, HeapFreeList, HeapStats};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
