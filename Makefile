@@ -60,3 +60,12 @@ diagram:
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
 		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
+
+## The page in real headless Chromium (tests/e2e, playwright-core pinned in its lockfile).
+.PHONY: test-e2e
+test: test-e2e
+
+test-e2e: build
+	scripts/setup.sh browser
+	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js

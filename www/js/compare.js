@@ -178,7 +178,7 @@ function drawPoolSide(container, comparison, now) {
       ['Free bytes', `${now.poolFree}`],
       ['Largest request it can serve now', pool.inUse < BLOCK_COUNT ? `${BLOCK_SIZE} B` : 'none (full)'],
       ['External fragmentation', percent(now.pool), 'fragmentation-pool'],
-      ['Failed allocations', String(comparison.failed.pool)],
+      ['Failed allocations', String(comparison.failed.pool), 'failed-pool'],
       ['Wasted inside blocks (internal fragmentation)', `${wasted} B`],
       ['Blocks searched per alloc', '0 (pop the free list)'],
     ]));
@@ -214,7 +214,7 @@ function drawHeapSide(container, comparison, now) {
       ['Largest request it can serve now', `${heap.largestRequest} B`],
       ['External fragmentation', percent(now.heap), 'fragmentation-heap'],
       ['1 − largest hole / total free', percent(now.heapClassic)],
-      ['Failed allocations', String(comparison.failed.heap)],
+      ['Failed allocations', String(comparison.failed.heap), 'failed-heap'],
       ['Headers of the blocks in use', `${heap.headerBytes} B`],
       ['Blocks searched, all allocs', String(heap.blocksSearched)],
     ]));

@@ -48,7 +48,12 @@ async function start() {
   // Names that scenarios use for the objects they allocate.
   const names = new Map();
   const actions = {
-    create: (size, count) => { names.clear(); playground.create(size, count); },
+    create: (size, count) => {
+      names.clear();
+      $('#block-size').value = size;
+      $('#block-count').value = count;
+      playground.create(size, count);
+    },
     alloc: (name, size) => names.set(name, playground.alloc(size)),
     free: (name) => playground.free(names.get(name)),
     address: (name) => names.get(name),

@@ -106,8 +106,8 @@ export function drawFreeListLinks(container) {
     return { x: box.left - origin.left + box.width * dx, y: box.top - origin.top + 2 };
   };
   for (let i = 1; i < order.length; i++) {
-    const from = point(order[i - 1], 0.65);
-    const to = point(order[i], 0.35);
+    const from = point(order[i - 1], 0.5);
+    const to = point(order[i], 0.25);
     const lift = 16 + Math.min(24, Math.abs(to.x - from.x) / 12);
     const top = Math.min(from.y, to.y) - lift;
     links.append(svg('path', {
