@@ -598,6 +598,9 @@ export function useFromJavaScript(pool, memory) {
     expectEqual("readBytes", pool.readBytes(b, 3).join(), "9,8,7");
     expectEqual("bytes in memory", new Uint8Array(memory.buffer, b, 3).join(), "9,8,7");
     expectThrow("writeBytes into a free block", () => pool.writeBytes(a, new Uint8Array(1)), "block 0 (at ");
+    expectThrow("writeBytes of an Array", () => pool.writeBytes(b, [1, 2]), "bytes must be a Uint8Array");
+    expectThrow("writeBytes of a number", () => pool.writeBytes(b, 5), "bytes must be a Uint8Array");
+    expectEqual("nothing written", pool.readBytes(b, 3).join(), "9,8,7");
     expectEqual("indexOf", pool.indexOf(b + 5), 1);
     expectEqual("addressOf", pool.addressOf(1), b);
 

@@ -61,7 +61,11 @@
 //! back to the module's list of released memory and the next `Pool` reuses it. The small JS
 //! handle object stays valid but empty, so calling it again gives a clear `Error` instead of
 //! wasm-bindgen's "null pointer passed to rust"; the few bytes of the handle itself are
-//! released by wasm-bindgen's `FinalizationRegistry` when JavaScript drops the object.
+//! released by wasm-bindgen's `FinalizationRegistry` when JavaScript drops the object (which
+//! also releases the region of a pool that was never destroyed). wasm-bindgen also points
+//! `Symbol.dispose` at `free`; the constructor points it at `destroy` instead, so
+//! `using pool = new Pool(…)` works. The generated `.d.ts` still declares the generated
+//! `free(): void` next to `free(address: number): void`; only the second exists.
 //!
 //! # For other boundary modules
 //!

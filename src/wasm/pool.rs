@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use js_sys::{Error, Reflect, Symbol, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::{install_panic_hook, js_error, to_usize};
 use crate::{BlockState, FreeError, Pool};
@@ -229,11 +229,17 @@ impl JsPool {
     ///
     /// # Errors
     ///
-    /// A bad number, or a range that is not inside one in-use block.
+    /// A bad number, `bytes` that is not a `Uint8Array`, or a range that is not inside one
+    /// in-use block.
     #[wasm_bindgen(js_name = writeBytes)]
     pub fn write_bytes(&mut self, address: f64, bytes: &Uint8Array) -> Result<(), Error> {
         let address = to_usize(address, "address")?;
         let pool = self.pool_mut()?;
+        // The JS glue does not check types: without this, a plain array or a number would
+        // be read through a `length` that may be undefined.
+        if !bytes.is_instance_of::<Uint8Array>() {
+            return Err(js_error("bytes must be a Uint8Array"));
+        }
         let block = pool.in_use_range(address, bytes.length() as usize)?;
         // SAFETY: `in_use_range` checked that the range lies inside one block that is in use:
         // memory of this pool's region that the pool itself does not read or write while the
