@@ -29,17 +29,18 @@ lint:
 test-native:
 	cargo test --locked
 
-## tests/web.rs (the wasm boundary) and the core's tests/pool.rs and tests/typed.rs, compiled to
-## wasm32 and run in headless Chromium. `--test '*'` skips the doctests, which compiled to wasm32
-## would only be linked, not run. wasm-pack exits 0 when a suite has no test at all, so the
-## count of suites that ran tests is checked too.
+## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's) and the core's
+## tests/pool.rs and tests/typed.rs, compiled to wasm32 and run in headless Chromium.
+## `--test '*'` skips the doctests, which compiled to wasm32 would only be linked, not run.
+## wasm-pack exits 0 when a suite has no test at all, so the count of suites that ran tests is
+## checked too.
 test-wasm:
 	scripts/setup.sh browser
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 3 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 3 (pool, typed, web)" >&2; \
+	if [ "$$suites" -lt 4 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 4 (pool, typed, web, web_heap)" >&2; \
 		exit 1; \
 	fi
 

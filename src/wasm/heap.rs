@@ -12,11 +12,14 @@
 //! ```
 //!
 //! As for `Pool`, `free(address)` is the allocator's own free and `destroy()` releases the
-//! heap; every number from JS is checked with [`to_usize`], and misuse throws an `Error`
-//! and leaves the heap unchanged.
+//! heap (so does `Symbol.dispose`: `using heap = new Heap(…)`); every number from JS is
+//! checked with [`to_usize`], and misuse throws an `Error` and leaves the heap unchanged.
 
-use js_sys::{Error, Uint32Array};
+use std::sync::Once;
+
+use js_sys::{Error, Reflect, Symbol, Uint32Array};
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 
 use super::{install_panic_hook, js_error, to_usize};
 use crate::{Heap, HeapFreeError};
@@ -40,6 +43,7 @@ impl JsHeap {
     #[wasm_bindgen(constructor)]
     pub fn new(size: f64) -> Result<JsHeap, Error> {
         install_panic_hook();
+        dispose_means_destroy();
         let size = to_usize(size, "size")?;
         let heap = Heap::new(size).map_err(js_error)?;
         Ok(JsHeap { heap: Some(heap) })
@@ -202,6 +206,27 @@ impl JsHeap {
     fn heap_mut(&mut self) -> Result<&mut Heap, Error> {
         self.heap.as_mut().ok_or_else(destroyed)
     }
+}
+
+/// Points `Heap.prototype[Symbol.dispose]` at `destroy`, once: wasm-bindgen points it at
+/// `free`, which on this class is the heap's `free(address)` (see `Pool`'s twin in pool.rs).
+fn dispose_means_destroy() {
+    static WIRED: Once = Once::new();
+    WIRED.call_once(|| {
+        let dispose = JsValue::from(Symbol::dispose());
+        if dispose.is_undefined() {
+            return; // no explicit resource management in this engine: nothing to fix
+        }
+        let instance = JsValue::from(JsHeap { heap: None });
+        let Ok(prototype) = Reflect::get_prototype_of(&instance) else {
+            return;
+        };
+        if let Ok(destroy) = Reflect::get(&prototype, &JsValue::from_str("destroy")) {
+            // Setting a property of a class prototype does not fail; if it did, `using`
+            // would keep wasm-bindgen's wiring and nothing else would change.
+            let _ = Reflect::set(&prototype, &dispose, &destroy);
+        }
+    });
 }
 
 /// The error for any call on a destroyed heap.

@@ -143,6 +143,8 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   await page.focus('#pool-map button.block[data-index="2"]');
   await page.keyboard.press('Enter');
   assert.equal((await states(page))[2], 'free');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.index), '2',
+    'the focus stays on the block after the map is redrawn');
   assert.match(await page.textContent('#free-list-text'), /head → #2 → #1 → end/);
 
   // Write a value and read its bytes back from linear memory.

@@ -26,7 +26,10 @@ async function start() {
   function render() {
     const pool = playground.pool;
     drawMessage($('#message'), playground.message);
+    // Redrawing replaces the blocks: keep the keyboard focus on the same block.
+    const focused = document.activeElement?.closest?.('#pool-map button.block')?.dataset.index;
     drawPoolMap($('#pool-map'), playground);
+    if (focused !== undefined) $(`#pool-map button.block[data-index="${focused}"]`)?.focus();
     $('#free-list-text').textContent = describeFreeList(pool);
     drawCounters($('#counters'), playground);
     drawHex($('#hex'), playground);
