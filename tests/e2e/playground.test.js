@@ -167,6 +167,13 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
 
 test('a scenario plays to its end, and its link reopens the same step', async () => {
   const { page, problems } = await open({ width: 1280, height: 800 });
+  // Play steps on its own, and pauses.
+  await page.click('#scenario-play');
+  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'true');
+  await page.waitForFunction(() => /Step [1-9]/.test(document.querySelector('#scenario-progress').textContent));
+  await page.click('#scenario-play');
+  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'false');
+
   await page.selectOption('#scenario-select', 'leak');
   assert.match(await page.textContent('#scenario-progress'), /Step 0 of 5/);
   while (!(await page.isDisabled('#scenario-next'))) await page.click('#scenario-next');
