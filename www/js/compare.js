@@ -201,7 +201,7 @@ function drawHeapSide(container, comparison, now) {
       style: `flex-grow:${block.size}`,
       title: `${block.used ? 'in use' : 'free'}: ${block.size} bytes at ${hex(block.address)} (header ${header} B)`,
     }, el('span', { class: 'seg-header', style: `width:${(100 * header) / block.size}%` }),
-    block.used ? el('span', { class: 'seg-used', style: 'width:100%' }) : null));
+    block.used ? el('span', { class: 'seg-used', style: 'flex:1' }) : null));
   }
   const holes = blocks.filter((block) => !block.used).map((block) => block.size);
   container.replaceChildren(
