@@ -59,6 +59,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+mod growing;
 mod map;
 mod memory;
 mod pool;
@@ -66,6 +67,7 @@ mod region;
 mod typed;
 
 pub use error::{FreeError, PoolError};
+pub use growing::{GrowingPool, MAX_REGIONS};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
