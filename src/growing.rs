@@ -125,7 +125,18 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
         first_count: usize,
         memory: M,
     ) -> Result<Self, PoolError> {
-        let error = if layout.size() == 0 {
+        if let Some(error) = Self::refuse(layout, first_count) {
+            // A memory source that was never asked for memory has nothing to give back, and
+            // a `const fn` cannot run its destructor.
+            core::mem::forget(memory);
+            return Err(error);
+        }
+        Ok(Self::empty(layout, first_count, memory))
+    }
+
+    /// Why `with_layout_in(layout, first_count, _)` would fail, if it would.
+    pub(crate) const fn refuse(layout: Layout, first_count: usize) -> Option<PoolError> {
+        if layout.size() == 0 {
             Some(PoolError::ZeroBlockSize)
         } else if first_count == 0 {
             Some(PoolError::ZeroBlockCount)
@@ -136,14 +147,12 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
             })
         } else {
             None
-        };
-        if let Some(error) = error {
-            // A memory source that was never asked for memory has nothing to give back, and
-            // a `const fn` cannot run its destructor.
-            core::mem::forget(memory);
-            return Err(error);
         }
-        Ok(GrowingPool {
+    }
+
+    /// A pool with no region yet, for arguments that [`refuse`](Self::refuse) accepts.
+    pub(crate) const fn empty(layout: Layout, first_count: usize, memory: M) -> Self {
+        GrowingPool {
             layout,
             first_count,
             memory,
@@ -167,7 +176,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 },
                 damaged_free_lists: 0,
             },
-        })
+        }
     }
 
     /// Hands out a block, adding a region when every region is full. `None` only when the

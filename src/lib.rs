@@ -64,6 +64,7 @@ mod map;
 mod memory;
 mod pool;
 mod region;
+mod size_classes;
 mod typed;
 
 pub use error::{FreeError, PoolError};
@@ -71,6 +72,9 @@ pub use growing::{GrowingPool, MAX_REGIONS};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
+pub use size_classes::{
+    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS,
+};
 pub use typed::{PoolBox, TypedPool};
 
 /// The README's Rust examples, compiled and run as doctests.
