@@ -4,7 +4,7 @@
 PORT ?= 8000
 SHELL := bash
 
-.PHONY: serve build test test-native lint miri test-wasm setup
+.PHONY: serve build test test-native lint miri test-wasm setup loom
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -34,3 +34,9 @@ miri:
 
 setup:
 	scripts/setup.sh all
+
+## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
+## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.
+loom:
+	scripts/setup.sh native
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked --lib loom_checks

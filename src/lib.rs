@@ -65,6 +65,7 @@ mod memory;
 mod pool;
 mod region;
 mod size_classes;
+mod sync_pool;
 mod typed;
 
 pub use error::{FreeError, PoolError};
@@ -75,6 +76,8 @@ pub use pool::Pool;
 pub use size_classes::{
     ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS,
 };
+#[cfg(not(loom))]
+pub use sync_pool::SyncPool;
 pub use typed::{PoolBox, TypedPool};
 
 /// The README's Rust examples, compiled and run as doctests.
