@@ -4,7 +4,7 @@
 PORT ?= 8000
 SHELL := bash
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -40,3 +40,8 @@ setup:
 loom:
 	scripts/setup.sh native
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked --lib loom_checks
+
+## Issue 7: SizeClasses against glibc and mimalloc on a mixed workload (benches/size_classes.rs).
+bench-size-classes:
+	scripts/setup.sh native
+	cargo bench --locked --bench size_classes

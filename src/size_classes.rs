@@ -5,8 +5,8 @@
 //! smallest class that fits it:
 //!
 //! ```text
-//!  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  2049..3072  3073..4096  more
-//!  class:     8      16     32      48      64      96      …  3072        4096        large
+//!  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
+//!  class:     8      16     32      48      64      96      …  24576         32768         large
 //! ```
 //!
 //! The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
@@ -67,20 +67,25 @@ use crate::GrowingPool;
 
 /// The block size of each class, smallest first.
 pub const CLASS_SIZES: [usize; CLASS_COUNT] = [
-    8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+    8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
+    12288, 16384, 24576, 32768,
 ];
 
 /// How many size classes there are.
-pub const CLASS_COUNT: usize = 17;
+pub const CLASS_COUNT: usize = 23;
 
 /// Requests larger than this (or aligned to more) bypass the classes.
-pub const LARGEST_CLASS: usize = 4096;
+pub const LARGEST_CLASS: usize = 32768;
 
-/// Large blocks are whole pages of this size; it is also the largest alignment served.
+/// Large blocks are whole pages of this size; it is also the largest alignment they have.
 const PAGE_SIZE: usize = 4096;
 
-/// Bytes in a class's first region (it doubles from there).
+/// Bytes in a class's first region (it doubles from there), for classes of up to 15 KiB;
+/// larger classes start with [`MIN_FIRST_COUNT`] blocks.
 const FIRST_REGION_BYTES: usize = 60 * 1024;
+
+/// The fewest blocks in a class's first region.
+const MIN_FIRST_COUNT: usize = 4;
 
 /// Class for a size of `1 + 8·(k − 1) ..= 8·k` bytes, for sizes up to 1024: one load.
 const SMALL_CLASS: [u8; 129] = small_class_table();
@@ -112,7 +117,7 @@ fn class_of(layout: Layout) -> Option<usize> {
     let mut class = if size <= 1024 {
         SMALL_CLASS[size.div_ceil(8)] as usize
     } else if size <= LARGEST_CLASS {
-        CLASS_SIZES.iter().position(|&block| block >= size)?
+        CLASS_SIZES.partition_point(|&block| block < size)
     } else {
         return None;
     };
@@ -211,7 +216,11 @@ const fn class(index: usize) -> Class {
         Ok(layout) => layout,
         Err(_) => panic!("class sizes are valid layouts"),
     };
-    let first_count = FIRST_REGION_BYTES / size;
+    let first_count = if FIRST_REGION_BYTES / size > MIN_FIRST_COUNT {
+        FIRST_REGION_BYTES / size
+    } else {
+        MIN_FIRST_COUNT
+    };
     assert!(
         GrowingPool::<SystemMemory>::refuse(layout, first_count).is_none(),
         "class sizes and counts are valid"
@@ -219,7 +228,7 @@ const fn class(index: usize) -> Class {
     SpinLock::new(GrowingPool::empty(layout, first_count, SystemMemory))
 }
 
-/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 4 KiB, and
+/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
 /// whole pages from the memory source above that. See the [module docs](self).
 ///
 /// Create it with the `const fn` [`SizeClasses::new`] in a `static` and install it with
@@ -312,6 +321,12 @@ impl SizeClasses {
                 class(14),
                 class(15),
                 class(16),
+                class(17),
+                class(18),
+                class(19),
+                class(20),
+                class(21),
+                class(22),
             ],
             large: LargeCounters {
                 in_use: AtomicUsize::new(0),
@@ -338,7 +353,8 @@ impl SizeClasses {
     /// assert_eq!(class(1, 1), Some(0)); // 8 B
     /// assert_eq!(class(33, 8), Some(3)); // 48 B
     /// assert_eq!(class(33, 32), Some(4)); // 64 B: the 48 B class is only 16-aligned
-    /// assert_eq!(class(5000, 8), None); // large
+    /// assert_eq!(class(5000, 8), Some(17)); // 6144 B
+    /// assert_eq!(class(40_000, 8), None); // large
     /// ```
     pub fn class_for(layout: Layout) -> Option<usize> {
         class_of(layout)
@@ -525,7 +541,7 @@ mod tests {
     #[test]
     fn every_size_maps_to_the_smallest_class_that_fits() {
         for size in 1..=LARGEST_CLASS {
-            for align in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096] {
+            for align in (0..=15).map(|shift| 1 << shift) {
                 let layout = Layout::from_size_align(size, align).unwrap();
                 let class = class_of(layout).unwrap();
                 let fits = |c: usize| CLASS_SIZES[c] >= size && class_align(c) >= align;
@@ -536,8 +552,8 @@ mod tests {
                 );
             }
         }
-        assert_eq!(class_of(Layout::from_size_align(4097, 8).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(8, 8192).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(32769, 8).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(8, 65536).unwrap()), None);
     }
 
     #[test]

@@ -24,8 +24,8 @@ fn holds(block: *const u8, len: usize) -> bool {
 #[test]
 fn small_requests_come_from_their_class_and_go_back_to_it() {
     let allocator = SizeClasses::new();
-    let sizes = [1, 9, 24, 48, 100, 1000, 4096]; // seven different classes
-                                                 // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
+    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000]; // eight different classes
+                                                         // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
     unsafe {
         let blocks: Vec<*mut u8> = sizes
             .iter()
@@ -80,7 +80,7 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
         let mut size = 10;
         fill(block, size);
         // Up through every class and into large blocks, then back down.
-        for new_size in [20, 40, 200, 3000, 5000, 9000, 100_000, 4000, 50, 3] {
+        for new_size in [20, 40, 200, 3000, 5000, 40_000, 100_000, 4000, 50, 3] {
             let moved = allocator.realloc(block, layout(size, 1), new_size);
             assert!(!moved.is_null());
             assert!(holds(moved, size.min(new_size)), "{size} → {new_size}");
@@ -94,7 +94,7 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
     assert_eq!(large.reallocs_moved, 10);
     assert_eq!(
         (large.total_allocs, large.total_frees, large.in_use),
-        (3, 3, 0)
+        (2, 2, 0)
     );
     for class in 0..CLASS_SIZES.len() {
         assert_eq!(allocator.class_stats(class).unwrap().stats.in_use, 0);
@@ -106,25 +106,27 @@ fn large_realloc_within_the_same_pages_stays_in_place() {
     let allocator = SizeClasses::new();
     // SAFETY: as above.
     unsafe {
-        let block = allocator.alloc(layout(5000, 8)); // two pages
-        fill(block, 5000);
-        assert_eq!(allocator.realloc(block, layout(5000, 8), 8192), block);
-        assert_eq!(allocator.large_stats().bytes_in_use, 8192);
-        assert!(holds(block, 5000));
-        allocator.dealloc(block, layout(8192, 8));
+        let block = allocator.alloc(layout(40_000, 8)); // ten pages
+        fill(block, 40_000);
+        assert_eq!(allocator.realloc(block, layout(40_000, 8), 40_960), block);
+        assert_eq!(allocator.large_stats().bytes_in_use, 40_960);
+        assert!(holds(block, 40_000));
+        allocator.dealloc(block, layout(40_960, 8));
     }
     let large = allocator.large_stats();
     assert_eq!(
         (large.in_use, large.bytes_in_use, large.peak_bytes_in_use),
-        (0, 0, 8192)
+        (0, 0, 40_960)
     );
 }
 
 #[test]
-fn every_alignment_up_to_a_page_is_honoured() {
+fn every_alignment_up_to_32_kib_is_honoured() {
     let allocator = SizeClasses::new();
-    for align in (0..=12).map(|shift| 1usize << shift) {
-        for size in [1, 7, 33, 100, 700, 3000, 5000] {
+    for align in (0..=15).map(|shift| 1usize << shift) {
+        // Large blocks (above 32 KiB) are whole pages: aligned to 4 KiB, no more.
+        let large = if align <= 4096 { 40_000 } else { 1 };
+        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, large] {
             // SAFETY: non-zero size; freed with the same layout.
             unsafe {
                 let block = allocator.alloc(layout(size, align));
@@ -135,9 +137,13 @@ fn every_alignment_up_to_a_page_is_honoured() {
             }
         }
     }
-    // Beyond a page the allocator says no rather than misalign.
-    // SAFETY: non-zero size.
-    assert!(unsafe { allocator.alloc(layout(64, 8192)) }.is_null());
+    // Large blocks are page-aligned: beyond the classes and a page, the allocator says no
+    // rather than misalign.
+    // SAFETY: non-zero sizes.
+    unsafe {
+        assert!(allocator.alloc(layout(64, 65536)).is_null());
+        assert!(allocator.alloc(layout(40_000, 8192)).is_null());
+    }
 }
 
 #[test]
