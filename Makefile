@@ -4,7 +4,7 @@
 PORT ?= 8000
 SHELL := bash
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes test-wasm-size-classes
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -45,3 +45,8 @@ loom:
 bench-size-classes:
 	scripts/setup.sh native
 	cargo bench --locked --bench size_classes
+
+## Issue 7: GrowingPool, SizeClasses and SizeClasses-as-global-allocator tests in headless Chrome.
+test-wasm-size-classes:
+	scripts/setup.sh browser
+	wasm-pack test --headless --chrome -- --locked --test growing --test size_classes --test global_alloc

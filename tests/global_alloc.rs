@@ -1,13 +1,15 @@
 //! `SizeClasses` installed as the global allocator of this whole test binary (an integration
 //! test is a crate of its own): the test harness, std's collections, strings, formatting,
-//! hash maps and threads all run on it. Counters are checked afterwards; since the harness
+//! hash maps and (natively) threads all run on it; on wasm32 the browser test runner does too. Counters are checked afterwards; since the harness
 //! runs tests on several threads, checks on shared counters are lower bounds or invariants.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 
 use memory_pool::{RegionLayout, SizeClasses, CLASS_COUNT};
+
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 #[global_allocator]
 static ALLOCATOR: SizeClasses = SizeClasses::new();
@@ -34,6 +36,7 @@ fn in_class(class: usize, addr: usize) -> bool {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn collections_strings_and_formatting_run_on_the_pools() {
     let before = total_class_allocs();
     let mut words: Vec<String> = (0..10_000).map(|i| format!("word number {i}")).collect();
@@ -65,6 +68,7 @@ fn collections_strings_and_formatting_run_on_the_pools() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn growing_a_vector_through_every_class_into_large_blocks_keeps_its_contents() {
     let mut bytes = Vec::new();
     for i in 0..200_000u32 {
@@ -83,8 +87,13 @@ fn growing_a_vector_through_every_class_into_large_blocks_keeps_its_contents() {
     assert_eq!(text, "x".repeat(100));
 }
 
+/// Native only: wasm32 here is one thread.
 #[test]
+#[cfg(not(target_arch = "wasm32"))]
 fn threads_share_the_allocator_and_pass_blocks_between_them() {
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::thread;
+
     let (send, receive) = mpsc::channel::<Vec<String>>();
     let shared = Arc::new(Mutex::new(Vec::new()));
     let producers: Vec<_> = (0..4)
@@ -117,6 +126,7 @@ fn threads_share_the_allocator_and_pass_blocks_between_them() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn no_free_from_std_is_ever_refused() {
     // Run some work first so the check sees more than the harness.
     let data: Vec<Vec<u16>> = (0..1000).map(|i| vec![1; i]).collect();

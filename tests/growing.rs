@@ -6,6 +6,10 @@ use core::ptr::NonNull;
 
 use memory_pool::{BlockState, FreeError, GrowingPool, SystemMemory};
 
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// Writes a pattern derived from `tag` over the whole block.
 fn fill(block: NonNull<u8>, size: usize, tag: usize) {
     for offset in 0..size {
@@ -20,6 +24,7 @@ fn holds(block: NonNull<u8>, size: usize, tag: usize) -> bool {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn blocks_keep_their_address_and_contents_across_many_growths() {
     let mut pool = GrowingPool::new(24, 1).unwrap();
     let size = pool.block_size();
@@ -47,6 +52,7 @@ fn blocks_keep_their_address_and_contents_across_many_growths() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn regions_double_and_capacity_follows() {
     let mut pool = GrowingPool::new(8, 3).unwrap();
     assert_eq!((pool.region_count(), pool.capacity()), (0, 0));
@@ -57,6 +63,7 @@ fn regions_double_and_capacity_follows() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn freed_blocks_in_old_regions_are_reused_before_growing() {
     let mut pool = GrowingPool::new(16, 2).unwrap();
     let blocks: Vec<_> = (0..6).map(|_| pool.alloc().unwrap()).collect(); // regions 2 + 4
@@ -74,6 +81,7 @@ fn freed_blocks_in_old_regions_are_reused_before_growing() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn misuse_is_refused_with_pool_unchanged() {
     let mut pool = GrowingPool::new(32, 2).unwrap();
     let blocks: Vec<_> = (0..7).map(|_| pool.alloc().unwrap()).collect(); // 2 + 4 + 8
@@ -150,6 +158,7 @@ fn misuse_is_refused_with_pool_unchanged() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn alignment_is_honoured_in_every_region() {
     let layout = Layout::from_size_align(96, 64).unwrap();
     let mut pool = GrowingPool::with_layout_in(layout, 1, SystemMemory).unwrap();
@@ -160,6 +169,7 @@ fn alignment_is_honoured_in_every_region() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn zero_sizes_are_errors() {
     use memory_pool::PoolError;
     assert_eq!(

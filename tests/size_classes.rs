@@ -5,6 +5,10 @@ use core::alloc::{GlobalAlloc, Layout};
 
 use memory_pool::{BlockState, RegionLayout, SizeClasses, CLASS_SIZES};
 
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
@@ -22,6 +26,7 @@ fn holds(block: *const u8, len: usize) -> bool {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn small_requests_come_from_their_class_and_go_back_to_it() {
     let allocator = SizeClasses::new();
     let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000]; // eight different classes
@@ -53,6 +58,7 @@ fn small_requests_come_from_their_class_and_go_back_to_it() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn realloc_within_a_class_stays_in_place() {
     let allocator = SizeClasses::new();
     // SAFETY: non-zero sizes; the block is passed back with the layout it has now.
@@ -72,6 +78,7 @@ fn realloc_within_a_class_stays_in_place() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn realloc_across_classes_moves_and_copies_the_bytes() {
     let allocator = SizeClasses::new();
     // SAFETY: as above.
@@ -102,6 +109,7 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn large_realloc_within_the_same_pages_stays_in_place() {
     let allocator = SizeClasses::new();
     // SAFETY: as above.
@@ -121,6 +129,7 @@ fn large_realloc_within_the_same_pages_stays_in_place() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_alignment_up_to_32_kib_is_honoured() {
     let allocator = SizeClasses::new();
     for align in (0..=15).map(|shift| 1usize << shift) {
@@ -147,6 +156,7 @@ fn every_alignment_up_to_32_kib_is_honoured() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_foreign_or_double_free_is_refused_and_counted() {
     let allocator = SizeClasses::new();
     let mut local = [0u64; 4];
@@ -168,6 +178,7 @@ fn a_foreign_or_double_free_is_refused_and_counted() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn the_memory_map_is_copied_out_without_allocating() {
     let allocator = SizeClasses::new();
     // SAFETY: non-zero sizes; the first block is freed once.
