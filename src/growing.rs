@@ -135,7 +135,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     }
 
     /// Why `with_layout_in(layout, first_count, _)` would fail, if it would.
-    pub(crate) const fn refuse(layout: Layout, first_count: usize) -> Option<PoolError> {
+    const fn refuse(layout: Layout, first_count: usize) -> Option<PoolError> {
         if layout.size() == 0 {
             Some(PoolError::ZeroBlockSize)
         } else if first_count == 0 {
@@ -151,7 +151,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     }
 
     /// A pool with no region yet, for arguments that [`refuse`](Self::refuse) accepts.
-    pub(crate) const fn empty(layout: Layout, first_count: usize, memory: M) -> Self {
+    const fn empty(layout: Layout, first_count: usize, memory: M) -> Self {
         GrowingPool {
             layout,
             first_count,

@@ -207,25 +207,30 @@ fn yield_thread() {
     core::hint::spin_loop();
 }
 
-/// One class: its pool, behind its own lock.
-type Class = SpinLock<GrowingPool<SystemMemory>>;
+/// One class: its pool, behind its own lock. The pool is made on the class's first use, so
+/// a fresh [`SizeClasses`] is all zeros: a `static` of it goes to `.bss` and costs no bytes in
+/// the program file (a wasm module carried ~127 KB of data for it otherwise).
+struct Class(SpinLock<Option<GrowingPool<SystemMemory>>>);
 
-const fn class(index: usize) -> Class {
+impl Class {
+    /// Runs `f` on class `index`'s pool, holding its lock.
+    #[inline(always)]
+    fn with<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<SystemMemory>) -> R) -> R {
+        self.0
+            .with(|pool| f(pool.get_or_insert_with(|| class_pool(index))))
+    }
+}
+
+/// The empty pool for class `index`: blocks of its size and alignment, a first region of
+/// about 60 KiB.
+#[cold]
+fn class_pool(index: usize) -> GrowingPool<SystemMemory> {
     let size = CLASS_SIZES[index];
-    let layout = match Layout::from_size_align(size, class_align(index)) {
-        Ok(layout) => layout,
-        Err(_) => panic!("class sizes are valid layouts"),
-    };
-    let first_count = if FIRST_REGION_BYTES / size > MIN_FIRST_COUNT {
-        FIRST_REGION_BYTES / size
-    } else {
-        MIN_FIRST_COUNT
-    };
-    assert!(
-        GrowingPool::<SystemMemory>::refuse(layout, first_count).is_none(),
-        "class sizes and counts are valid"
-    );
-    SpinLock::new(GrowingPool::empty(layout, first_count, SystemMemory))
+    let layout = Layout::from_size_align(size, class_align(index))
+        .expect("class sizes are powers of two times small odd numbers: valid layouts");
+    let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
+    GrowingPool::with_layout_in(layout, first_count, SystemMemory)
+        .expect("class sizes and counts are not zero")
 }
 
 /// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
@@ -303,31 +308,7 @@ impl SizeClasses {
     /// An allocator with every class empty: no memory is taken until the first request.
     pub const fn new() -> SizeClasses {
         SizeClasses {
-            classes: [
-                class(0),
-                class(1),
-                class(2),
-                class(3),
-                class(4),
-                class(5),
-                class(6),
-                class(7),
-                class(8),
-                class(9),
-                class(10),
-                class(11),
-                class(12),
-                class(13),
-                class(14),
-                class(15),
-                class(16),
-                class(17),
-                class(18),
-                class(19),
-                class(20),
-                class(21),
-                class(22),
-            ],
+            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
             large: LargeCounters {
                 in_use: AtomicUsize::new(0),
                 bytes_in_use: AtomicUsize::new(0),
@@ -362,7 +343,7 @@ impl SizeClasses {
 
     /// Class `class`'s counters, or `None` if there is no such class. Allocates nothing.
     pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
-        Some(self.classes.get(class)?.with(|pool| ClassStats {
+        Some(self.classes.get(class)?.with(class, |pool| ClassStats {
             block_size: pool.block_size(),
             regions: pool.region_count(),
             capacity: pool.capacity(),
@@ -388,10 +369,10 @@ impl SizeClasses {
     /// returns how many regions the class has (which may be more than `out` holds).
     /// Allocates nothing.
     pub fn class_regions(&self, class: usize, out: &mut [RegionLayout]) -> usize {
-        let Some(class) = self.classes.get(class) else {
+        let Some(lock) = self.classes.get(class) else {
             return 0;
         };
-        class.with(|pool| {
+        lock.with(class, |pool| {
             for (slot, region) in out.iter_mut().zip(pool.regions()) {
                 *slot = region.layout();
             }
@@ -403,10 +384,10 @@ impl SizeClasses {
     /// [`BlockState`](crate::BlockState) as `u8` per block in address order, and returns the
     /// region's block count (0 if there is no such region). Allocates nothing.
     pub fn class_block_states(&self, class: usize, region: usize, out: &mut [u8]) -> usize {
-        let Some(class) = self.classes.get(class) else {
+        let Some(lock) = self.classes.get(class) else {
             return 0;
         };
-        class.with(|pool| {
+        lock.with(class, |pool| {
             let Some(region) = pool.regions().nth(region) else {
                 return 0;
             };
@@ -474,7 +455,7 @@ unsafe impl GlobalAlloc for SizeClasses {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
             Some(class) => self.classes[class]
-                .with(GrowingPool::alloc)
+                .with(class, GrowingPool::alloc)
                 .map_or(ptr::null_mut(), NonNull::as_ptr),
             None => self.alloc_large(layout),
         }
@@ -487,7 +468,7 @@ unsafe impl GlobalAlloc for SizeClasses {
                 if let Some(block) = NonNull::new(block) {
                     // A refused free (not a block of this class in use) changes nothing and
                     // is counted in the class's `rejected` counters.
-                    let _ = self.classes[class].with(|pool| pool.free(block));
+                    let _ = self.classes[class].with(class, |pool| pool.free(block));
                 }
             }
             // SAFETY: the caller passes a block this allocator returned for `layout`; a
