@@ -30,7 +30,7 @@ test-native:
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool
 
 setup:
 	scripts/setup.sh all

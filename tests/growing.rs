@@ -29,7 +29,9 @@ fn blocks_keep_their_address_and_contents_across_many_growths() {
     let mut pool = GrowingPool::new(24, 1).unwrap();
     let size = pool.block_size();
     let mut held = Vec::new();
-    for tag in 0..5000 {
+    // Miri checks every access, slowly: fewer blocks there, still nine regions.
+    let blocks = if cfg!(miri) { 300 } else { 5000 };
+    for tag in 0..blocks {
         let block = pool.alloc().unwrap();
         fill(block, size, tag);
         held.push(block);
@@ -38,7 +40,8 @@ fn blocks_keep_their_address_and_contents_across_many_growths() {
             assert!(held.iter().enumerate().all(|(t, &b)| holds(b, size, t)));
         }
     }
-    assert_eq!(pool.region_count(), 13); // 1 + 2 + … + 4096 = 8191 ≥ 5000
+    let regions = if cfg!(miri) { 9 } else { 13 }; // 1 + 2 + … + 4096 = 8191 ≥ 5000
+    assert_eq!(pool.region_count(), regions);
     assert!(held.iter().enumerate().all(|(t, &b)| holds(b, size, t)));
     let mut addresses: Vec<usize> = held.iter().map(|b| b.as_ptr().addr()).collect();
     addresses.sort_unstable();
@@ -48,7 +51,7 @@ fn blocks_keep_their_address_and_contents_across_many_growths() {
         pool.free(block).unwrap();
     }
     assert_eq!(pool.in_use(), 0);
-    assert_eq!(pool.stats().total_frees, 5000);
+    assert_eq!(pool.stats().total_frees, blocks as u64);
 }
 
 #[test]
