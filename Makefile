@@ -4,7 +4,7 @@
 PORT ?= 8000
 SHELL := bash
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes test-wasm-size-classes
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes bench-size-classes-wasm test-wasm-size-classes
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -45,6 +45,11 @@ loom:
 bench-size-classes:
 	scripts/setup.sh native
 	cargo bench --locked --bench size_classes
+
+## Issue 7: the same workload on wasm32 in Node, against dlmalloc and talc (tests/wasm_mixed.rs).
+bench-size-classes-wasm:
+	scripts/setup.sh wasm
+	wasm-pack test --node --release -- --locked --test wasm_mixed -- --include-ignored --nocapture
 
 ## Issue 7: GrowingPool, SizeClasses and SizeClasses-as-global-allocator tests in headless Chrome.
 test-wasm-size-classes:
