@@ -49,7 +49,10 @@ fn mixed_workload_against_dlmalloc_and_talc() {
     ];
     for (name, steps) in [
         ("uniform-1B-10KB", workload::script(workload::uniform)),
-        ("log-uniform-1B-10KB", workload::script(workload::log_uniform)),
+        (
+            "log-uniform-1B-10KB",
+            workload::script(workload::log_uniform),
+        ),
     ] {
         for (contender, allocator) in contenders {
             let ms = fastest(allocator, &steps, 15);
