@@ -26,17 +26,26 @@ static SIZE_CLASSES: SizeClasses = SizeClasses::new();
 static DLMALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-/// Runs the script `runs` times and returns the fastest run in milliseconds.
-fn fastest(allocator: &dyn GlobalAlloc, steps: &[workload::Step], runs: usize) -> f64 {
+/// Linear memory's size in KiB.
+fn memory_kib() -> usize {
+    core::arch::wasm32::memory_size(0) * 64
+}
+
+/// Runs the script `runs` times; returns the fastest run in milliseconds and how much linear
+/// memory the allocator grew (the contenders run one after another, so each one's growth is
+/// its own heap, less what it could reuse from memory released earlier).
+fn measure(allocator: &dyn GlobalAlloc, steps: &[workload::Step], runs: usize) -> (f64, usize) {
     let mut slots = workload::slots();
+    let before = memory_kib();
     workload::run(allocator, steps, &mut slots); // warm up: grow the heap once
-    (0..runs)
+    let fastest = (0..runs)
         .map(|_| {
             let start = now();
             workload::run(allocator, steps, &mut slots);
             now() - start
         })
-        .fold(f64::INFINITY, f64::min)
+        .fold(f64::INFINITY, f64::min);
+    (fastest, memory_kib() - before)
 }
 
 #[wasm_bindgen_test]
@@ -55,9 +64,12 @@ fn mixed_workload_against_dlmalloc_and_talc() {
         ),
     ] {
         for (contender, allocator) in contenders {
-            let ms = fastest(allocator, &steps, 15);
+            let (ms, grown) = measure(allocator, &steps, 15);
             let mops = workload::OPERATIONS as f64 / ms / 1_000.0;
-            console_log!("mixed/{name}/{contender}: {ms:.2} ms per run, {mops:.1} M ops/s");
+            console_log!(
+                "mixed/{name}/{contender}: {ms:.2} ms per run, {mops:.1} M ops/s, \
+                 linear memory grown by {grown} KiB"
+            );
         }
     }
 }
