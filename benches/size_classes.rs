@@ -17,6 +17,9 @@
 //! - `log-uniform-1B-10KB`: every power of two equally likely, so small requests dominate,
 //!   as in most programs.
 //!
+//! `pair-64B` is one 64-byte block allocated and freed over and over on one thread, for
+//! `Pool`, `SyncPool`, `SizeClasses` and the two peers: the price of sharing.
+//!
 //! `make bench-size-classes` runs it; criterion prints the time per run and operations per
 //! second.
 
@@ -74,5 +77,49 @@ mod native {
         }
     }
 
-    criterion_group!(benches, mixed);
+    /// One 64-byte block allocated and freed, over and over, on one thread: what the lock
+    /// (`SizeClasses`) or the atomics (`SyncPool`) cost next to the plain `Pool`.
+    fn pair(c: &mut Criterion) {
+        use std::alloc::Layout;
+        use std::hint::black_box;
+
+        use memory_pool::{Pool, SyncPool};
+
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        let mut group = c.benchmark_group("pair-64B");
+        group.sample_size(20);
+        group.warm_up_time(Duration::from_millis(300));
+        group.measurement_time(Duration::from_secs(2));
+        let mut pool = Pool::new(64, 1024).unwrap();
+        group.bench_function("pool", |b| {
+            b.iter(|| {
+                let block = black_box(pool.alloc().unwrap());
+                pool.free(block).unwrap();
+            })
+        });
+        let sync_pool = SyncPool::new(64, 1024).unwrap();
+        group.bench_function("sync-pool", |b| {
+            b.iter(|| {
+                let block = black_box(sync_pool.alloc().unwrap());
+                sync_pool.free(block).unwrap();
+            })
+        });
+        let contenders: [(&str, &dyn GlobalAlloc); 3] = [
+            ("size-classes", &SIZE_CLASSES),
+            ("glibc", &System),
+            ("mimalloc", &mimalloc::MiMalloc),
+        ];
+        for (name, allocator) in contenders {
+            group.bench_function(name, |b| {
+                // SAFETY: a non-zero layout; each block is freed once, with it.
+                b.iter(|| unsafe {
+                    let block = black_box(allocator.alloc(layout));
+                    allocator.dealloc(block, layout);
+                })
+            });
+        }
+        group.finish();
+    }
+
+    criterion_group!(benches, mixed, pair);
 }
