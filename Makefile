@@ -4,7 +4,7 @@
 PORT ?= 8000
 SHELL := bash
 
-.PHONY: serve build test test-native lint miri test-wasm setup
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench-size-classes bench-size-classes-wasm
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -39,15 +39,15 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 4 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 4 (pool, typed, web, web_heap)" >&2; \
+	if [ "$$suites" -lt 7 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 7 (pool, typed, web, web_heap, growing, size_classes, global_alloc)" >&2; \
 		exit 1; \
 	fi
 
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool
 
 setup:
 	scripts/setup.sh all
@@ -86,3 +86,19 @@ test-e2e: build
 	scripts/setup.sh browser
 	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	cd tests/e2e && node --test --test-reporter=spec playground.test.js
+
+## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
+## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.
+loom:
+	scripts/setup.sh native
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked --lib loom_checks
+
+## Issue 7: SizeClasses against glibc and mimalloc on a mixed workload (benches/size_classes.rs).
+bench-size-classes:
+	scripts/setup.sh native
+	cargo bench --locked --bench size_classes
+
+## Issue 7: the same workload on wasm32 in Node, against dlmalloc and talc (tests/wasm_mixed.rs).
+bench-size-classes-wasm:
+	scripts/setup.sh wasm
+	wasm-pack test --node --release -- --locked --test wasm_mixed -- --include-ignored --nocapture

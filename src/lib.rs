@@ -59,11 +59,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+mod growing;
 mod heap;
 mod map;
 mod memory;
 mod pool;
 mod region;
+mod size_classes;
+mod sync_pool;
 mod typed;
 
 /// The wasm boundary: the pool exported to JavaScript (wasm32 only).
@@ -71,10 +74,16 @@ mod typed;
 pub mod wasm;
 
 pub use error::{FreeError, PoolError};
+pub use growing::{GrowingPool, MAX_REGIONS};
 pub use heap::{Heap, HeapBlock, HeapBlocks, HeapError, HeapFreeError, HeapFreeList, HeapStats};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
+pub use size_classes::{
+    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS,
+};
+#[cfg(not(loom))]
+pub use sync_pool::SyncPool;
 pub use typed::{PoolBox, TypedPool};
 
 /// The README's Rust examples, compiled and run as doctests.

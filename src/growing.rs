@@ -1,0 +1,409 @@
+//! A pool that grows without moving a block.
+//!
+//! A [`Pool`] has one region, so when every block is in use it can only say `None`. The
+//! obvious fix, "allocate a bigger region and copy the blocks over" (`realloc` on the whole
+//! pool), moves every block and leaves every pointer the program holds dangling. A
+//! [`GrowingPool`] grows the other way: it keeps its full regions where they are and adds a
+//! new region twice the size of the last one.
+//!
+//! ```text
+//!  region 0: n blocks    region 1: 2n blocks       region 2: 4n blocks
+//!  [■■■■■■■■]           [■■■■■■■■□□□□□□□□]        [■□□□□□□□□□□□□□□□□□□□□□□□□□□□□□□]
+//!       ▲ never moved         ▲ never moved             ▲ new blocks come from here
+//! ```
+//!
+//! Doubling keeps the number of regions small: after `k` growths the pool has
+//! `n·(2^(k+1) − 1)` blocks in `k + 1` regions, so [`MAX_REGIONS`] (48) slots cover more
+//! blocks than any address space holds. The slots live inline in the struct, so a growing pool
+//! needs no memory except its regions: it can live inside a global allocator.
+//!
+//! `free` finds the region a pointer belongs to by binary search over the regions sorted by
+//! address (O(log regions)), then lets that region's [`Pool`] check and take the block
+//! (O(1)). `alloc` takes the oldest region that has room, found with one bit scan of a mask.
+
+use core::alloc::Layout;
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::map::PoolStats;
+use crate::memory::{MemorySource, SystemMemory};
+use crate::{FreeError, Pool, PoolError};
+
+/// The most regions a [`GrowingPool`] can have: region `k` holds `first_count · 2^k` blocks,
+/// so 48 regions are more blocks than fit in a 64-bit address space for any `first_count`.
+pub const MAX_REGIONS: usize = 48;
+
+/// Where one region's memory lies, for the binary search in `free`.
+#[derive(Debug, Clone, Copy)]
+struct RegionSpan {
+    start: usize,
+    end: usize,
+    region: usize,
+}
+
+/// A pool of equal-sized blocks that adds a region twice as large when it is full, and never
+/// moves a block.
+///
+/// Block indices (in errors and [`check`](Self::check)) count across regions in creation
+/// order: region 0 holds blocks `0..n`, region 1 blocks `n..3n`, and so on.
+///
+/// `M` must be [`Clone`]: each region gets its own copy of the memory source.
+///
+/// # Examples
+///
+/// ```
+/// use memory_pool::GrowingPool;
+///
+/// let mut pool = GrowingPool::new(64, 4)?; // 4 blocks at first
+/// let blocks: Vec<_> = (0..100).map(|_| pool.alloc().unwrap()).collect();
+/// assert_eq!(pool.region_count(), 5); // 4 + 8 + 16 + 32 + 64 blocks
+/// assert_eq!(pool.capacity(), 124);
+/// for block in blocks {
+///     pool.free(block)?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct GrowingPool<M: MemorySource + Clone = SystemMemory> {
+    layout: Layout,
+    first_count: usize,
+    memory: M,
+    /// Region `k` (in creation order) has `first_count << k` blocks.
+    regions: [Option<Pool<M>>; MAX_REGIONS],
+    region_count: usize,
+    /// The first `region_count` entries, sorted by address.
+    by_address: [RegionSpan; MAX_REGIONS],
+    /// Bit `k` set: region `k` may have a block to hand out.
+    with_room: u64,
+    stats: PoolStats,
+}
+
+impl GrowingPool {
+    /// A growing pool of blocks of at least `block_size` bytes (aligned to
+    /// `align_of::<usize>()`), whose first region has `first_count` blocks, in memory from the
+    /// operating system. No memory is taken until the first `alloc`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::ZeroBlockSize`], [`PoolError::ZeroBlockCount`], or
+    /// [`PoolError::TooLarge`] when the block size overflows.
+    pub fn new(block_size: usize, first_count: usize) -> Result<GrowingPool, PoolError> {
+        let layout = Layout::from_size_align(block_size, align_of::<usize>()).map_err(|_| {
+            PoolError::TooLarge {
+                block_size,
+                block_count: first_count,
+            }
+        })?;
+        GrowingPool::with_layout_in(layout, first_count, SystemMemory)
+    }
+}
+
+impl<M: MemorySource + Clone> GrowingPool<M> {
+    /// A growing pool whose blocks fit `layout`, first region of `first_count` blocks, each
+    /// region from a clone of `memory`. A `const fn`, so it can initialise a `static`; no
+    /// memory is taken until the first `alloc`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`GrowingPool::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use memory_pool::{GrowingPool, SystemMemory};
+    ///
+    /// let mut pool =
+    ///     GrowingPool::with_layout_in(Layout::from_size_align(48, 16).unwrap(), 1, SystemMemory)?;
+    /// assert_eq!(pool.region_count(), 0);
+    /// let block = pool.alloc().unwrap();
+    /// assert_eq!(block.as_ptr() as usize % 16, 0);
+    /// assert_eq!(pool.block_size(), 48);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub const fn with_layout_in(
+        layout: Layout,
+        first_count: usize,
+        memory: M,
+    ) -> Result<Self, PoolError> {
+        if let Some(error) = Self::refuse(layout, first_count) {
+            // A memory source that was never asked for memory has nothing to give back, and
+            // a `const fn` cannot run its destructor.
+            core::mem::forget(memory);
+            return Err(error);
+        }
+        Ok(Self::empty(layout, first_count, memory))
+    }
+
+    /// Why `with_layout_in(layout, first_count, _)` would fail, if it would.
+    const fn refuse(layout: Layout, first_count: usize) -> Option<PoolError> {
+        if layout.size() == 0 {
+            Some(PoolError::ZeroBlockSize)
+        } else if first_count == 0 {
+            Some(PoolError::ZeroBlockCount)
+        } else if block_stride(layout).is_none() {
+            Some(PoolError::TooLarge {
+                block_size: layout.size(),
+                block_count: first_count,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// A pool with no region yet, for arguments that [`refuse`](Self::refuse) accepts.
+    const fn empty(layout: Layout, first_count: usize, memory: M) -> Self {
+        GrowingPool {
+            layout,
+            first_count,
+            memory,
+            regions: [const { None }; MAX_REGIONS],
+            region_count: 0,
+            by_address: [RegionSpan {
+                start: 0,
+                end: 0,
+                region: 0,
+            }; MAX_REGIONS],
+            with_room: 0,
+            stats: PoolStats {
+                in_use: 0,
+                peak_in_use: 0,
+                total_allocs: 0,
+                total_frees: 0,
+                rejected: crate::RejectedFrees {
+                    not_in_pool: 0,
+                    misaligned: 0,
+                    double_free: 0,
+                },
+                damaged_free_lists: 0,
+            },
+        }
+    }
+
+    /// Hands out a block, adding a region when every region is full. `None` only when the
+    /// memory source refuses a new region (or all [`MAX_REGIONS`] are used).
+    ///
+    /// O(1) while a region has room; growing costs one request to the memory source.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<NonNull<u8>> {
+        while self.with_room != 0 {
+            let k = self.with_room.trailing_zeros() as usize;
+            if let Some(pool) = &mut self.regions[k] {
+                if let Some(block) = pool.alloc() {
+                    self.count_alloc();
+                    return Some(block);
+                }
+            }
+            self.with_room &= !(1 << k);
+        }
+        self.grow_and_alloc()
+    }
+
+    #[inline(always)]
+    fn count_alloc(&mut self) {
+        self.stats.total_allocs += 1;
+        self.stats.in_use += 1;
+        self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
+    }
+
+    /// Every region is full: add one twice as large as the last.
+    #[cold]
+    #[inline(never)]
+    fn grow_and_alloc(&mut self) -> Option<NonNull<u8>> {
+        let k = self.region_count;
+        if k == MAX_REGIONS {
+            return None;
+        }
+        let count = self
+            .first_count
+            .checked_mul(1usize.checked_shl(k as u32)?)?;
+        let mut pool = Pool::with_layout_in(self.layout, count, self.memory.clone()).ok()?;
+        let block = pool.alloc()?;
+        let layout = pool.layout();
+        let span = RegionSpan {
+            start: layout.base,
+            end: layout.base + layout.size,
+            region: k,
+        };
+        // Insert into the address-sorted table, keeping it sorted.
+        let at = self.by_address[..k].partition_point(|other| other.start < span.start);
+        self.by_address.copy_within(at..k, at + 1);
+        self.by_address[at] = span;
+        self.regions[k] = Some(pool);
+        self.region_count += 1;
+        self.with_room |= 1 << k;
+        self.count_alloc();
+        Some(block)
+    }
+
+    /// The region whose memory contains `addr`: a binary search, O(log regions).
+    #[inline]
+    fn region_of(&self, addr: usize) -> Option<usize> {
+        let spans = &self.by_address[..self.region_count];
+        let after = spans.partition_point(|span| span.start <= addr);
+        let span = spans[..after].last()?;
+        (addr < span.end).then_some(span.region)
+    }
+
+    /// The block index of region `k`'s first block.
+    fn first_index(&self, k: usize) -> usize {
+        self.first_count * ((1 << k) - 1)
+    }
+
+    /// Gives a block back. O(log regions). Any pointer may be passed: one that is not an
+    /// in-use block of this pool is refused with an error and the pool is unchanged (except
+    /// for the refused-free counters).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::free`], with block indices counted across regions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{FreeError, GrowingPool};
+    ///
+    /// let mut pool = GrowingPool::new(32, 1)?;
+    /// let a = pool.alloc().unwrap();
+    /// let b = pool.alloc().unwrap(); // in region 1, block 1
+    /// pool.free(b)?;
+    /// assert!(matches!(pool.free(b), Err(FreeError::DoubleFree { block: 1, .. })));
+    /// # let _ = a;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
+        let addr = block.as_ptr().addr();
+        let Some(k) = self.region_of(addr) else {
+            self.stats.rejected.not_in_pool += 1;
+            return Err(FreeError::NotInPool { addr });
+        };
+        let Some(pool) = &mut self.regions[k] else {
+            unreachable!("every region in the address table exists")
+        };
+        match pool.free(block) {
+            Ok(()) => {
+                self.with_room |= 1 << k;
+                self.stats.in_use -= 1;
+                self.stats.total_frees += 1;
+                Ok(())
+            }
+            Err(error) => {
+                let rejected = &mut self.stats.rejected;
+                match error {
+                    FreeError::NotInPool { .. } => rejected.not_in_pool += 1,
+                    FreeError::Misaligned { .. } => rejected.misaligned += 1,
+                    FreeError::DoubleFree { .. } => rejected.double_free += 1,
+                }
+                Err(self.globalise(k, error))
+            }
+        }
+    }
+
+    /// Turns a region's block index in `error` into the pool-wide one.
+    fn globalise(&self, k: usize, error: FreeError) -> FreeError {
+        let first = self.first_index(k);
+        match error {
+            FreeError::NotInPool { addr } => FreeError::NotInPool { addr },
+            FreeError::Misaligned {
+                addr,
+                block,
+                offset,
+            } => FreeError::Misaligned {
+                addr,
+                block: first + block,
+                offset,
+            },
+            FreeError::DoubleFree { addr, block, state } => FreeError::DoubleFree {
+                addr,
+                block: first + block,
+                state,
+            },
+        }
+    }
+
+    /// What `free(ptr)` would answer, without changing anything: `Ok` with the block's
+    /// pool-wide index if it is an in-use block of this pool.
+    pub fn check(&self, ptr: *const u8) -> Result<usize, FreeError> {
+        let addr = ptr.addr();
+        let k = self.region_of(addr).ok_or(FreeError::NotInPool { addr })?;
+        let Some(pool) = &self.regions[k] else {
+            unreachable!("every region in the address table exists")
+        };
+        match pool.check(ptr) {
+            Ok(index) => Ok(self.first_index(k) + index),
+            Err(error) => Err(self.globalise(k, error)),
+        }
+    }
+
+    /// Whether `ptr` points into any region's blocks. O(log regions).
+    pub fn contains(&self, ptr: *const u8) -> bool {
+        self.region_of(ptr.addr())
+            .and_then(|k| self.regions[k].as_ref())
+            .is_some_and(|pool| pool.contains(ptr))
+    }
+
+    /// The usable size of each block in bytes.
+    pub const fn block_size(&self) -> usize {
+        match block_stride(self.layout) {
+            Some(stride) => stride,
+            None => unreachable!(),
+        }
+    }
+
+    /// How many regions have been added so far.
+    pub fn region_count(&self) -> usize {
+        self.region_count
+    }
+
+    /// Blocks in all regions together.
+    pub fn capacity(&self) -> usize {
+        self.regions().map(Pool::block_count).sum()
+    }
+
+    /// How many blocks are handed out and not yet freed.
+    pub fn in_use(&self) -> usize {
+        self.stats.in_use
+    }
+
+    /// The regions in creation order (region `k` has `first_count · 2^k` blocks); each is a
+    /// [`Pool`] you can look inside with [`Pool::blocks`], [`Pool::layout`] and the rest.
+    pub fn regions(&self) -> impl Iterator<Item = &Pool<M>> + '_ {
+        self.regions[..self.region_count].iter().flatten()
+    }
+
+    /// The counters over all regions: in use, peak, allocations, frees, refused frees.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            damaged_free_lists: self
+                .regions()
+                .map(|pool| pool.stats().damaged_free_lists)
+                .sum(),
+            ..self.stats
+        }
+    }
+}
+
+/// The distance between blocks for `layout`, as [`Pool`] computes it.
+const fn block_stride(layout: Layout) -> Option<usize> {
+    let align = if layout.align() > align_of::<usize>() {
+        layout.align()
+    } else {
+        align_of::<usize>()
+    };
+    let size = if layout.size() > size_of::<usize>() {
+        layout.size()
+    } else {
+        size_of::<usize>()
+    };
+    size.checked_next_multiple_of(align)
+}
+
+impl<M: MemorySource + Clone> fmt::Debug for GrowingPool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrowingPool")
+            .field("block_size", &self.block_size())
+            .field("regions", &self.region_count)
+            .field("in_use", &self.in_use())
+            .finish_non_exhaustive()
+    }
+}

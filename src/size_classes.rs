@@ -1,0 +1,560 @@
+//! Size classes: a general-purpose allocator made of pools.
+//!
+//! One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
+//! ladder of [`GrowingPool`]s, one per *size class*, and serves each request from the
+//! smallest class that fits it:
+//!
+//! ```text
+//!  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
+//!  class:     8      16     32      48      64      96      …  24576         32768         large
+//! ```
+//!
+//! The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
+//! request up wastes at most a third of a block (internal fragmentation), and blocks in one
+//! class are all alike, so there is no external fragmentation inside a class. Requests above
+//! 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
+//! source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
+//!
+//! Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
+//! and another to give back, plus a page fault per page touched, microseconds where a class
+//! takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
+//! (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
+//! glibc, almost all of it in `mmap` and `munmap`.
+//!
+//! [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
+//!
+//! ```
+//! use memory_pool::SizeClasses;
+//!
+//! #[global_allocator]
+//! static ALLOCATOR: SizeClasses = SizeClasses::new();
+//!
+//! let words: Vec<String> = (0..100).map(|i| format!("word {i}")).collect();
+//! assert_eq!(words[42], "word 42");
+//! ```
+//!
+//! # Finding the class again on free
+//!
+//! `GlobalAlloc::dealloc` is told the layout the block was allocated with, so the class is
+//! computed again from the size: no header per block, no search. Each class's pool still
+//! checks the pointer, so a pointer that is not one of its in-use blocks is refused and counted
+//! in that class's [`PoolStats::rejected`] instead of corrupting anything. A large block's
+//! size also comes from the layout, so it needs no bookkeeping at all.
+//!
+//! # `realloc`
+//!
+//! If the new size falls in the same class (or, for a large block, the same number of pages),
+//! the block stays where it is: it already has room. Otherwise a block of the new class is
+//! allocated, the bytes are copied, and the old block is freed.
+//!
+//! # Threads
+//!
+//! Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
+//! `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
+//! allocating different sizes never wait for each other; two threads on one class take turns.
+//! On wasm32 (one thread) the lock is never contended and costs a load and a store.
+//!
+//! # Looking inside
+//!
+//! [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],
+//! [`SizeClasses::class_regions`] and [`SizeClasses::class_block_states`] copy the counters and
+//! the memory map out without allocating, so they can be called from code that runs on this
+//! very allocator (the playground page drawing its own heap).
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::map::{PoolStats, RegionLayout};
+use crate::memory::{MemorySource, SystemMemory};
+use crate::GrowingPool;
+
+/// The block size of each class, smallest first.
+pub const CLASS_SIZES: [usize; CLASS_COUNT] = [
+    8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
+    12288, 16384, 24576, 32768,
+];
+
+/// How many size classes there are.
+pub const CLASS_COUNT: usize = 23;
+
+/// Requests larger than this (or aligned to more) bypass the classes.
+pub const LARGEST_CLASS: usize = 32768;
+
+/// Large blocks are whole pages of this size; it is also the largest alignment they have.
+const PAGE_SIZE: usize = 4096;
+
+/// Bytes in a class's first region (it doubles from there), for classes of up to 15 KiB;
+/// larger classes start with [`MIN_FIRST_COUNT`] blocks.
+const FIRST_REGION_BYTES: usize = 60 * 1024;
+
+/// The fewest blocks in a class's first region.
+const MIN_FIRST_COUNT: usize = 4;
+
+/// Class for a size of `1 + 8·(k − 1) ..= 8·k` bytes, for sizes up to 1024: one load.
+const SMALL_CLASS: [u8; 129] = small_class_table();
+
+const fn small_class_table() -> [u8; 129] {
+    let mut table = [0u8; 129];
+    let mut eighths = 1;
+    let mut class = 0;
+    while eighths <= 128 {
+        while CLASS_SIZES[class] < eighths * 8 {
+            class += 1;
+        }
+        table[eighths] = class as u8;
+        eighths += 1;
+    }
+    table
+}
+
+/// The alignment a class's blocks are guaranteed: the largest power of two dividing its size
+/// (a pool aligns its first block to that, and every block is a whole number of sizes away).
+const fn class_align(class: usize) -> usize {
+    1 << CLASS_SIZES[class].trailing_zeros()
+}
+
+/// The class that serves `layout`, or `None` for a large request.
+#[inline(always)]
+fn class_of(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    let mut class = if size <= 1024 {
+        SMALL_CLASS[size.div_ceil(8)] as usize
+    } else if size <= LARGEST_CLASS {
+        CLASS_SIZES.partition_point(|&block| block < size)
+    } else {
+        return None;
+    };
+    // An alignment larger than the class gives: move up to a class that gives it.
+    while class_align(class) < layout.align() {
+        class += 1;
+        if class == CLASS_COUNT {
+            return None;
+        }
+    }
+    Some(class)
+}
+
+/// A value behind a spin lock: an atomic flag, no allocation, no system call.
+struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the flag lets one thread at a time reach the value, so sharing the lock shares no
+// unsynchronised access; the value itself must be able to move between threads.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the value, holding the lock.
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.wait();
+        }
+        /// Releases the lock even if `f` panics.
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: we hold the lock, so no other reference to the value exists until
+        // `_unlock` releases it after `f` returns.
+        f(unsafe { &mut *self.value.get() })
+    }
+
+    /// Someone else holds the lock: spin politely, then let other threads run.
+    #[cold]
+    #[inline(never)]
+    fn wait(&self) {
+        let mut spins = 0u32;
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                spins += 1;
+                if spins < 64 {
+                    core::hint::spin_loop();
+                } else {
+                    yield_thread();
+                }
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn yield_thread() {
+    std::thread::yield_now();
+}
+
+#[cfg(target_arch = "wasm32")]
+fn yield_thread() {
+    core::hint::spin_loop();
+}
+
+/// One class: its pool, behind its own lock. The pool is made on the class's first use, so
+/// a fresh [`SizeClasses`] is all zeros: a `static` of it goes to `.bss` and costs no bytes in
+/// the program file (a wasm module carried ~127 KB of data for it otherwise).
+struct Class(SpinLock<Option<GrowingPool<SystemMemory>>>);
+
+impl Class {
+    /// Runs `f` on class `index`'s pool, holding its lock.
+    #[inline(always)]
+    fn with<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<SystemMemory>) -> R) -> R {
+        self.0
+            .with(|pool| f(pool.get_or_insert_with(|| class_pool(index))))
+    }
+}
+
+/// The empty pool for class `index`: blocks of its size and alignment, a first region of
+/// about 60 KiB.
+#[cold]
+fn class_pool(index: usize) -> GrowingPool<SystemMemory> {
+    let size = CLASS_SIZES[index];
+    let layout = Layout::from_size_align(size, class_align(index))
+        .expect("class sizes are powers of two times small odd numbers: valid layouts");
+    let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
+    GrowingPool::with_layout_in(layout, first_count, SystemMemory)
+        .expect("class sizes and counts are not zero")
+}
+
+/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
+/// whole pages from the memory source above that. See the [module docs](self).
+///
+/// Create it with the `const fn` [`SizeClasses::new`] in a `static` and install it with
+/// `#[global_allocator]`, or use one directly through the [`GlobalAlloc`] methods.
+///
+/// # Examples
+///
+/// ```
+/// use core::alloc::{GlobalAlloc, Layout};
+/// use memory_pool::SizeClasses;
+///
+/// let allocator = SizeClasses::new();
+/// let layout = Layout::from_size_align(40, 8).unwrap();
+/// // SAFETY: the layout has a non-zero size.
+/// let block = unsafe { allocator.alloc(layout) };
+/// assert!(!block.is_null());
+/// assert_eq!(allocator.class_stats(3).unwrap().block_size, 48); // 40 B → the 48 B class
+/// assert_eq!(allocator.class_stats(3).unwrap().stats.in_use, 1);
+/// // SAFETY: allocated just above with this layout.
+/// unsafe { allocator.dealloc(block, layout) };
+/// ```
+pub struct SizeClasses {
+    classes: [Class; CLASS_COUNT],
+    large: LargeCounters,
+}
+
+/// The counters of large blocks, atomics so they need no lock.
+struct LargeCounters {
+    in_use: AtomicUsize,
+    bytes_in_use: AtomicUsize,
+    peak_bytes_in_use: AtomicUsize,
+    total_allocs: AtomicU64,
+    total_frees: AtomicU64,
+    reallocs_in_place: AtomicU64,
+    reallocs_moved: AtomicU64,
+}
+
+/// One size class as [`SizeClasses::class_stats`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassStats {
+    /// The size of every block in this class, in bytes.
+    pub block_size: usize,
+    /// How many regions the class's pool has grown to.
+    pub regions: usize,
+    /// Blocks in all its regions.
+    pub capacity: usize,
+    /// Its pool's counters (in use, peak, allocations, frees, refused frees).
+    pub stats: PoolStats,
+}
+
+/// The large blocks (above [`LARGEST_CLASS`]) and `realloc`s, as
+/// [`SizeClasses::large_stats`] sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LargeStats {
+    /// Large blocks handed out and not yet freed.
+    pub in_use: usize,
+    /// Their size in bytes, rounded up to whole pages.
+    pub bytes_in_use: usize,
+    /// The most bytes that were ever in large blocks at once.
+    pub peak_bytes_in_use: usize,
+    /// Large blocks handed out.
+    pub total_allocs: u64,
+    /// Large blocks given back.
+    pub total_frees: u64,
+    /// `realloc`s (of any size) that kept the block where it was.
+    pub reallocs_in_place: u64,
+    /// `realloc`s that moved the bytes to a new block.
+    pub reallocs_moved: u64,
+}
+
+impl SizeClasses {
+    /// An allocator with every class empty: no memory is taken until the first request.
+    pub const fn new() -> SizeClasses {
+        SizeClasses {
+            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            large: LargeCounters {
+                in_use: AtomicUsize::new(0),
+                bytes_in_use: AtomicUsize::new(0),
+                peak_bytes_in_use: AtomicUsize::new(0),
+                total_allocs: AtomicU64::new(0),
+                total_frees: AtomicU64::new(0),
+                reallocs_in_place: AtomicU64::new(0),
+                reallocs_moved: AtomicU64::new(0),
+            },
+        }
+    }
+
+    /// The class that would serve `layout`: an index into [`CLASS_SIZES`], or `None` for a
+    /// large request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use memory_pool::SizeClasses;
+    ///
+    /// let class = |size, align| SizeClasses::class_for(Layout::from_size_align(size, align).unwrap());
+    /// assert_eq!(class(1, 1), Some(0)); // 8 B
+    /// assert_eq!(class(33, 8), Some(3)); // 48 B
+    /// assert_eq!(class(33, 32), Some(4)); // 64 B: the 48 B class is only 16-aligned
+    /// assert_eq!(class(5000, 8), Some(17)); // 6144 B
+    /// assert_eq!(class(40_000, 8), None); // large
+    /// ```
+    pub fn class_for(layout: Layout) -> Option<usize> {
+        class_of(layout)
+    }
+
+    /// Class `class`'s counters, or `None` if there is no such class. Allocates nothing.
+    pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
+        Some(self.classes.get(class)?.with(class, |pool| ClassStats {
+            block_size: pool.block_size(),
+            regions: pool.region_count(),
+            capacity: pool.capacity(),
+            stats: pool.stats(),
+        }))
+    }
+
+    /// The counters of large blocks and of `realloc`. Allocates nothing.
+    pub fn large_stats(&self) -> LargeStats {
+        let large = &self.large;
+        LargeStats {
+            in_use: large.in_use.load(Ordering::Relaxed),
+            bytes_in_use: large.bytes_in_use.load(Ordering::Relaxed),
+            peak_bytes_in_use: large.peak_bytes_in_use.load(Ordering::Relaxed),
+            total_allocs: large.total_allocs.load(Ordering::Relaxed),
+            total_frees: large.total_frees.load(Ordering::Relaxed),
+            reallocs_in_place: large.reallocs_in_place.load(Ordering::Relaxed),
+            reallocs_moved: large.reallocs_moved.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Copies the layouts of class `class`'s regions (in creation order) into `out` and
+    /// returns how many regions the class has (which may be more than `out` holds).
+    /// Allocates nothing.
+    pub fn class_regions(&self, class: usize, out: &mut [RegionLayout]) -> usize {
+        let Some(lock) = self.classes.get(class) else {
+            return 0;
+        };
+        lock.with(class, |pool| {
+            for (slot, region) in out.iter_mut().zip(pool.regions()) {
+                *slot = region.layout();
+            }
+            pool.region_count()
+        })
+    }
+
+    /// Copies the state of each block of region `region` of class `class` into `out`, one
+    /// [`BlockState`](crate::BlockState) as `u8` per block in address order, and returns the
+    /// region's block count (0 if there is no such region). Allocates nothing.
+    pub fn class_block_states(&self, class: usize, region: usize, out: &mut [u8]) -> usize {
+        let Some(lock) = self.classes.get(class) else {
+            return 0;
+        };
+        lock.with(class, |pool| {
+            let Some(region) = pool.regions().nth(region) else {
+                return 0;
+            };
+            for (slot, block) in out.iter_mut().zip(region.blocks()) {
+                *slot = block.state as u8;
+            }
+            region.block_count()
+        })
+    }
+
+    /// A large block: whole pages straight from the memory source.
+    #[cold]
+    fn alloc_large(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > PAGE_SIZE {
+            return ptr::null_mut();
+        }
+        let Some(bytes) = layout.size().checked_next_multiple_of(PAGE_SIZE) else {
+            return ptr::null_mut();
+        };
+        let Some(block) = SystemMemory.acquire(bytes) else {
+            return ptr::null_mut();
+        };
+        let large = &self.large;
+        large.in_use.fetch_add(1, Ordering::Relaxed);
+        let now = large.bytes_in_use.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        large.peak_bytes_in_use.fetch_max(now, Ordering::Relaxed);
+        large.total_allocs.fetch_add(1, Ordering::Relaxed);
+        block.as_ptr()
+    }
+
+    /// Gives a large block's pages back.
+    ///
+    /// # Safety
+    ///
+    /// `block` was returned by `alloc_large(layout)` (or resized in place to `layout`) and is
+    /// not used again.
+    #[cold]
+    unsafe fn dealloc_large(&self, block: *mut u8, layout: Layout) {
+        let bytes = layout.size().next_multiple_of(PAGE_SIZE);
+        if let Some(block) = NonNull::new(block) {
+            // SAFETY: the caller passes a block that `acquire(bytes)` returned (a resize in
+            // place keeps the page count, so `bytes` is unchanged), once.
+            unsafe { SystemMemory.release(block, bytes) };
+            let large = &self.large;
+            large.in_use.fetch_sub(1, Ordering::Relaxed);
+            large.bytes_in_use.fetch_sub(bytes, Ordering::Relaxed);
+            large.total_frees.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for SizeClasses {
+    fn default() -> Self {
+        SizeClasses::new()
+    }
+}
+
+// SAFETY: small blocks come from the class's pool, which hands out each block once until it
+// is freed, sized and aligned for the class, which `class_of` picked to fit the layout; large
+// blocks are fresh page-aligned regions of at least the layout's size (alignments above a
+// page are refused with null). `realloc` returns either the same block (when the new layout
+// maps to the same class or page count, so it fits) or a new one with the bytes copied.
+unsafe impl GlobalAlloc for SizeClasses {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match class_of(layout) {
+            Some(class) => self.classes[class]
+                .with(class, GrowingPool::alloc)
+                .map_or(ptr::null_mut(), NonNull::as_ptr),
+            None => self.alloc_large(layout),
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        match class_of(layout) {
+            Some(class) => {
+                if let Some(block) = NonNull::new(block) {
+                    // A refused free (not a block of this class in use) changes nothing and
+                    // is counted in the class's `rejected` counters.
+                    let _ = self.classes[class].with(class, |pool| pool.free(block));
+                }
+            }
+            // SAFETY: the caller passes a block this allocator returned for `layout`; a
+            // large layout maps to a large block.
+            None => unsafe { self.dealloc_large(block, layout) },
+        }
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `new_size`, rounded up to `layout.align()`, does not
+        // overflow `isize`, which is what a layout needs.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let stays = match (class_of(layout), class_of(new_layout)) {
+            (Some(old), Some(new)) => old == new,
+            (None, None) => layout.size().div_ceil(PAGE_SIZE) == new_size.div_ceil(PAGE_SIZE),
+            _ => false,
+        };
+        if stays {
+            self.large.reallocs_in_place.fetch_add(1, Ordering::Relaxed);
+            return block;
+        }
+        // SAFETY: `new_layout` has a non-zero size (the caller's contract for `realloc`).
+        let moved = unsafe { self.alloc(new_layout) };
+        if !moved.is_null() {
+            // SAFETY: both blocks are at least `min` bytes long and distinct (the old one is
+            // still in use, so the new one cannot be it); the old one is freed once, with the
+            // layout it was allocated with.
+            unsafe {
+                ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+                self.dealloc(block, layout);
+            }
+            self.large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
+        }
+        moved
+    }
+}
+
+impl fmt::Debug for SizeClasses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SizeClasses")
+            .field("classes", &CLASS_SIZES)
+            .field("large", &self.large_stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_maps_to_the_smallest_class_that_fits() {
+        // Every size natively; under Miri (slow) every 1021st size and each class's edges.
+        let step = if cfg!(miri) { 1021 } else { 1 };
+        let edges = CLASS_SIZES.iter().flat_map(|&size| [size, size + 1]);
+        for size in (1..=LARGEST_CLASS).step_by(step).chain(edges) {
+            if size > LARGEST_CLASS {
+                continue;
+            }
+            for align in (0..=15).map(|shift| 1 << shift) {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                let class = class_of(layout).unwrap();
+                let fits = |c: usize| CLASS_SIZES[c] >= size && class_align(c) >= align;
+                assert!(fits(class), "size {size} align {align} → class {class}");
+                assert!(
+                    (0..class).all(|smaller| !fits(smaller)),
+                    "size {size} align {align}: a smaller class fits"
+                );
+            }
+        }
+        assert_eq!(class_of(Layout::from_size_align(32769, 8).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(8, 65536).unwrap()), None);
+    }
+
+    #[test]
+    fn each_class_pool_has_its_class_size() {
+        let allocator = SizeClasses::new();
+        for (class, &size) in CLASS_SIZES.iter().enumerate() {
+            assert_eq!(allocator.class_stats(class).unwrap().block_size, size);
+        }
+        assert_eq!(allocator.class_stats(CLASS_COUNT), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! Behaviour of `SizeClasses` used directly (not installed): which class serves what,
+//! `realloc` in place or moved with the bytes copied, large blocks, alignment, counters.
+
+use core::alloc::{GlobalAlloc, Layout};
+
+use memory_pool::{BlockState, RegionLayout, SizeClasses, CLASS_SIZES};
+
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+/// Every byte natively; under Miri (slow) every 61st byte (the same ones for every length, so
+/// checking a prefix checks only bytes that were written).
+fn bytes(len: usize) -> impl Iterator<Item = usize> {
+    let step = if cfg!(miri) { 61 } else { 1 };
+    (0..len).step_by(step)
+}
+
+fn fill(block: *mut u8, len: usize) {
+    for i in bytes(len) {
+        // SAFETY: the block holds at least `len` bytes, ours.
+        unsafe { block.add(i).write(i as u8 ^ 0x5A) };
+    }
+}
+
+fn holds(block: *const u8, len: usize) -> bool {
+    // SAFETY: the block holds at least `len` bytes, ours.
+    bytes(len).all(|i| unsafe { block.add(i).read() } == i as u8 ^ 0x5A)
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn small_requests_come_from_their_class_and_go_back_to_it() {
+    let allocator = SizeClasses::new();
+    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000]; // eight different classes
+                                                         // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
+    unsafe {
+        let blocks: Vec<*mut u8> = sizes
+            .iter()
+            .map(|&s| allocator.alloc(layout(s, 1)))
+            .collect();
+        for (&size, &block) in sizes.iter().zip(&blocks) {
+            assert!(!block.is_null());
+            let class = SizeClasses::class_for(layout(size, 1)).unwrap();
+            assert_eq!(
+                allocator.class_stats(class).unwrap().stats.in_use,
+                1,
+                "size {size}"
+            );
+            fill(block, size);
+        }
+        for (&size, &block) in sizes.iter().zip(&blocks) {
+            assert!(holds(block, size));
+            allocator.dealloc(block, layout(size, 1));
+        }
+    }
+    for class in 0..CLASS_SIZES.len() {
+        assert_eq!(allocator.class_stats(class).unwrap().stats.in_use, 0);
+    }
+    assert_eq!(allocator.large_stats().total_allocs, 0);
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn realloc_within_a_class_stays_in_place() {
+    let allocator = SizeClasses::new();
+    // SAFETY: non-zero sizes; the block is passed back with the layout it has now.
+    unsafe {
+        let block = allocator.alloc(layout(100, 8)); // 128 B class
+        fill(block, 100);
+        let grown = allocator.realloc(block, layout(100, 8), 128);
+        assert_eq!(grown, block);
+        let shrunk = allocator.realloc(grown, layout(128, 8), 97);
+        assert_eq!(shrunk, block);
+        assert!(holds(shrunk, 97));
+        allocator.dealloc(shrunk, layout(97, 8));
+    }
+    let large = allocator.large_stats();
+    assert_eq!((large.reallocs_in_place, large.reallocs_moved), (2, 0));
+    assert_eq!(allocator.class_stats(6).unwrap().stats.in_use, 0);
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn realloc_across_classes_moves_and_copies_the_bytes() {
+    let allocator = SizeClasses::new();
+    // SAFETY: as above.
+    unsafe {
+        let mut block = allocator.alloc(layout(10, 1));
+        let mut size = 10;
+        fill(block, size);
+        // Up through every class and into large blocks, then back down.
+        for new_size in [20, 40, 200, 3000, 5000, 40_000, 100_000, 4000, 50, 3] {
+            let moved = allocator.realloc(block, layout(size, 1), new_size);
+            assert!(!moved.is_null());
+            assert!(holds(moved, size.min(new_size)), "{size} → {new_size}");
+            block = moved;
+            size = new_size;
+            fill(block, size);
+        }
+        allocator.dealloc(block, layout(size, 1));
+    }
+    let large = allocator.large_stats();
+    assert_eq!(large.reallocs_moved, 10);
+    assert_eq!(
+        (large.total_allocs, large.total_frees, large.in_use),
+        (2, 2, 0)
+    );
+    for class in 0..CLASS_SIZES.len() {
+        assert_eq!(allocator.class_stats(class).unwrap().stats.in_use, 0);
+    }
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn large_realloc_within_the_same_pages_stays_in_place() {
+    let allocator = SizeClasses::new();
+    // SAFETY: as above.
+    unsafe {
+        let block = allocator.alloc(layout(40_000, 8)); // ten pages
+        fill(block, 40_000);
+        assert_eq!(allocator.realloc(block, layout(40_000, 8), 40_960), block);
+        assert_eq!(allocator.large_stats().bytes_in_use, 40_960);
+        assert!(holds(block, 40_000));
+        allocator.dealloc(block, layout(40_960, 8));
+    }
+    let large = allocator.large_stats();
+    assert_eq!(
+        (large.in_use, large.bytes_in_use, large.peak_bytes_in_use),
+        (0, 0, 40_960)
+    );
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn every_alignment_up_to_32_kib_is_honoured() {
+    let allocator = SizeClasses::new();
+    for align in (0..=15).map(|shift| 1usize << shift) {
+        // Large blocks (above 32 KiB) are whole pages: aligned to 4 KiB, no more.
+        let large = if align <= 4096 { 40_000 } else { 1 };
+        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, large] {
+            // SAFETY: non-zero size; freed with the same layout.
+            unsafe {
+                let block = allocator.alloc(layout(size, align));
+                assert!(!block.is_null());
+                assert_eq!(block.addr() % align, 0, "size {size} align {align}");
+                fill(block, size);
+                allocator.dealloc(block, layout(size, align));
+            }
+        }
+    }
+    // Large blocks are page-aligned: beyond the classes and a page, the allocator says no
+    // rather than misalign.
+    // SAFETY: non-zero sizes.
+    unsafe {
+        assert!(allocator.alloc(layout(64, 65536)).is_null());
+        assert!(allocator.alloc(layout(40_000, 8192)).is_null());
+    }
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_foreign_or_double_free_is_refused_and_counted() {
+    let allocator = SizeClasses::new();
+    let mut local = [0u64; 4];
+    // SAFETY: deliberately wrong frees: the allocator must refuse them without touching
+    // anything (its pools check every pointer).
+    unsafe {
+        let block = allocator.alloc(layout(16, 8));
+        allocator.dealloc(local.as_mut_ptr().cast(), layout(16, 8));
+        allocator.dealloc(block, layout(16, 8));
+        allocator.dealloc(block, layout(16, 8));
+    }
+    let stats = allocator.class_stats(1).unwrap().stats;
+    assert_eq!(stats.in_use, 0);
+    assert_eq!(
+        (stats.rejected.not_in_pool, stats.rejected.double_free),
+        (1, 1)
+    );
+    assert_eq!(local, [0; 4]);
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn the_memory_map_is_copied_out_without_allocating() {
+    let allocator = SizeClasses::new();
+    // SAFETY: non-zero sizes; the first block is freed once.
+    let blocks: Vec<*mut u8> = (0..3)
+        .map(|_| unsafe { allocator.alloc(layout(64, 8)) })
+        .collect();
+    // SAFETY: as above.
+    unsafe { allocator.dealloc(blocks[1], layout(64, 8)) };
+    let mut regions = [RegionLayout {
+        base: 0,
+        size: 0,
+        blocks: 0,
+        stride: 0,
+        count: 0,
+    }; 4];
+    assert_eq!(allocator.class_regions(4, &mut regions), 1);
+    assert_eq!(regions[0].stride, 64);
+    assert_eq!(regions[0].blocks, blocks[0].addr());
+    let mut states = [0u8; 5];
+    let count = allocator.class_block_states(4, 0, &mut states);
+    assert_eq!(count, regions[0].count);
+    let expected = [
+        BlockState::InUse,
+        BlockState::Free,
+        BlockState::InUse,
+        BlockState::NeverUsed,
+        BlockState::NeverUsed,
+    ];
+    assert_eq!(states, expected.map(|state| state as u8));
+    assert_eq!(allocator.class_block_states(4, 1, &mut states), 0);
+    let stats = allocator.class_stats(4).unwrap();
+    assert_eq!(
+        (stats.regions, stats.stats.in_use, stats.stats.peak_in_use),
+        (1, 2, 3)
+    );
+}
