@@ -30,7 +30,21 @@ test-native:
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test misuse
 
 setup:
 	scripts/setup.sh all
+
+## ---- Reliability (issue 8): separate targets, each too slow for `make test` -------------
+
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+
+## Fuzz the pool for $(FUZZ_SECONDS) s on one core (nightly, libFuzzer + AddressSanitizer).
+## New inputs go to fuzz/target/corpus (ignored); the committed seeds are only read.
+## A failure leaves its input in fuzz/artifacts/pool_ops/ and prints how to reproduce it.
+fuzz:
+	scripts/setup.sh fuzz
+	mkdir -p fuzz/target/corpus/pool_ops
+	cargo +nightly fuzz run pool_ops fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
+		-max_total_time=$(FUZZ_SECONDS)

@@ -6,6 +6,8 @@
 #   scripts/setup.sh miri     + nightly miri and rust-src
 #   scripts/setup.sh wasm     + wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version)
 #   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver
+#   scripts/setup.sh nightly  + the nightly toolchain (AddressSanitizer builds)
+#   scripts/setup.sh fuzz     + nightly and cargo-fuzz (libFuzzer)
 #   scripts/setup.sh all      everything above
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,11 +57,25 @@ browser() {
     fi
 }
 
+# --- reliability (issue 8): nightly for sanitizers, cargo-fuzz for libFuzzer -------------
+nightly() {
+    rustup toolchain list | grep -q '^nightly' ||
+        { say "installing the nightly toolchain"; rustup toolchain install nightly --profile minimal; }
+}
+
+fuzz() {
+    nightly
+    have cargo-fuzz || { say "installing cargo-fuzz (~1 min)"; cargo install cargo-fuzz --locked; }
+}
+# --- end reliability ---------------------------------------------------------------------
+
 case "${1:-all}" in
     native) native ;;
     miri) native; miri ;;
     wasm) native; wasm ;;
     browser) native; browser ;;
-    all) native; miri; browser ;;
-    *) echo "usage: $0 [native|miri|wasm|browser|all]" >&2; exit 2 ;;
+    nightly) native; nightly ;;
+    fuzz) native; fuzz ;;
+    all) native; miri; browser; fuzz ;;
+    *) echo "usage: $0 [native|miri|wasm|browser|nightly|fuzz|all]" >&2; exit 2 ;;
 esac

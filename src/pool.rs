@@ -124,6 +124,10 @@ impl<M: MemorySource> Pool<M> {
         if block_size == 0 {
             return Err(PoolError::ZeroBlockSize);
         }
+        // Before the size check below: zero blocks of any size is "no blocks", not "too large".
+        if block_count == 0 {
+            return Err(PoolError::ZeroBlockCount);
+        }
         let align = align_of::<usize>();
         let layout =
             Layout::from_size_align(block_size, align).map_err(|_| PoolError::TooLarge {
