@@ -38,7 +38,8 @@ setup:
 ## ---- Reliability (issue 8): separate targets, each too slow for `make test` -------------
 
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz
+STRESS_OPS ?= 10000000
+.PHONY: fuzz asan stress
 
 ## Fuzz the pool for $(FUZZ_SECONDS) s on one core (nightly, libFuzzer + AddressSanitizer).
 ## New inputs go to fuzz/target/corpus (ignored); the committed seeds are only read.
@@ -48,3 +49,14 @@ fuzz:
 	mkdir -p fuzz/target/corpus/pool_ops
 	cargo +nightly fuzz run pool_ops fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
 		-max_total_time=$(FUZZ_SECONDS)
+
+## The native tests and doctests under AddressSanitizer (nightly), in their own target dir.
+asan:
+	scripts/setup.sh nightly
+	RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
+		cargo +nightly test --locked --target "$$(rustc -vV | sed -n 's/^host: //p')" \
+		--target-dir target/asan
+
+## $(STRESS_OPS) random operations checked against a model; every live block intact at the end.
+stress:
+	cargo run --release --locked --example stress -- $(STRESS_OPS)
