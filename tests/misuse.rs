@@ -644,3 +644,72 @@ fn dropping_a_box_that_owns_another_box_of_the_same_pool_frees_both() {
     let stats = pool.stats();
     assert_eq!((stats.total_frees, stats.rejected.total()), (3, 0));
 }
+
+// ---- Use after free -------------------------------------------------------------------------
+
+/// Writing to a block after freeing it is the program's bug, not the pool's, but the pool
+/// stays sound: the damaged free list is cut, never followed into a block in use.
+#[test]
+fn a_cycle_written_into_the_free_list_is_listed_once_and_cut_by_alloc() {
+    let mut pool = Pool::new(16, 1 << 12).unwrap();
+    let blocks = [(); 3].map(|_| pool.alloc().unwrap());
+    for block in blocks {
+        pool.free(block).unwrap();
+    }
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [2, 1, 0]);
+    // A use-after-free writes block 2's index over block 0's link: 2 → 1 → 0 → 2 → …
+    // SAFETY: the block is still mapped and word-aligned; this simulates a buggy program.
+    unsafe { blocks[0].cast::<usize>().write(2) };
+    // Found by the fuzzer: `free_list` used to go round the cycle until it had listed
+    // `block_count` entries (here 4096; 2^31 in the fuzzer's case, which ran out of memory).
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [2, 1, 0]);
+    // `alloc` hands out exactly those, then finds block 2 in use, cuts the list, and goes
+    // on with never-used blocks.
+    let handed_out: Vec<_> = (0..4).map(|_| pool.alloc().unwrap()).collect();
+    assert_eq!(handed_out[..3], [blocks[2], blocks[1], blocks[0]]);
+    assert_eq!(pool.check(handed_out[3].as_ptr()), Ok(3));
+    assert_eq!(pool.stats().damaged_free_lists, 1);
+    assert_eq!(pool.free_list().count(), 0);
+}
+
+#[test]
+fn a_link_past_the_end_is_not_listed_and_its_block_never_handed_out() {
+    let mut pool = Pool::new(16, 8).unwrap();
+    let blocks = [(); 2].map(|_| pool.alloc().unwrap());
+    pool.free(blocks[0]).unwrap();
+    pool.free(blocks[1]).unwrap();
+    // SAFETY: as above, a simulated use-after-free of block 0.
+    unsafe { blocks[0].cast::<usize>().write(usize::MAX) };
+    // `alloc` will take block 1, then refuse to follow block 0's link: the list shows that.
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [1]);
+    assert_eq!(pool.alloc(), Some(blocks[1]));
+    let next = pool.alloc().unwrap();
+    assert_eq!(pool.check(next.as_ptr()), Ok(2));
+    assert_eq!(pool.state(0), Some(BlockState::Free)); // lost, never handed out again
+    assert_eq!(pool.stats().damaged_free_lists, 1);
+}
+
+#[test]
+fn every_shape_of_cycle_is_listed_once() {
+    // Lists of 1..=12 blocks whose last link is overwritten to point back at each block on
+    // the list in turn: every tail length and cycle length Brent's walk has to handle.
+    // (Miri interprets every step: it checks the shorter lists, every shape up to 6.)
+    for len in 1..=if cfg!(miri) { 6 } else { 12 } {
+        for back_to in 0..len {
+            let mut buffer = [0u8; 16 + 7 + 16 * 16];
+            let mut pool = Pool::new_in(16, 16, SliceMemory::new(&mut buffer)).unwrap();
+            let blocks: Vec<_> = (0..len).map(|_| pool.alloc().unwrap()).collect();
+            blocks.iter().for_each(|&block| pool.free(block).unwrap());
+            // SAFETY: block 0 is free (the list's last block); a simulated use-after-free.
+            unsafe { blocks[0].cast::<usize>().write(back_to) };
+            let expected: Vec<usize> = (0..len).rev().collect();
+            assert_eq!(
+                pool.free_list().collect::<Vec<_>>(),
+                expected,
+                "{len} → {back_to}"
+            );
+            let handed_out: Vec<_> = (0..len).map(|_| pool.alloc().unwrap()).collect();
+            assert_eq!(handed_out, blocks.iter().rev().copied().collect::<Vec<_>>());
+        }
+    }
+}

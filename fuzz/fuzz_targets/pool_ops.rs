@@ -126,6 +126,25 @@ enum Op {
     FreeAll {
         reversed: bool,
     },
+    /// A use-after-free bug: overwrite the free-list link in the first word of the n-th
+    /// block that has been freed. The pool must never hand out a block that is in use, or
+    /// one twice; it may lose the rest of its free list.
+    Scribble {
+        freed: u16,
+        link: Link,
+    },
+}
+
+/// What a use-after-free writes over a free block's link.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Link {
+    /// A block index (often a real one: free, in use or never used).
+    Index(u16),
+    /// The end-of-list mark.
+    End,
+    /// The block's own index: a cycle.
+    Itself,
+    Any(usize),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -352,6 +371,9 @@ struct Model<M: MemorySource> {
     stats: PoolStats,
     /// Another pool, whose blocks are foreign pointers to this one.
     other: Pool,
+    /// How many free-list links were overwritten. Once one was, the model no longer knows
+    /// the free list's order; it only knows which blocks are free.
+    scribbles: u64,
     next_byte: u8,
 }
 
@@ -360,7 +382,7 @@ impl<M: MemorySource> Model<M> {
         let layout = pool.layout();
         let mut other = Pool::new(64, 4).expect("a small pool");
         while other.alloc().is_some() {}
-        let model = Model {
+        let mut model = Model {
             first_block: layout.blocks,
             stride: layout.stride,
             count: layout.count,
@@ -370,6 +392,7 @@ impl<M: MemorySource> Model<M> {
             next_never_used: 0,
             stats: PoolStats::default(),
             other,
+            scribbles: 0,
             next_byte: 1,
         };
         model.check_everything();
@@ -389,7 +412,10 @@ impl<M: MemorySource> Model<M> {
                 }
                 Op::Check(pointer) => {
                     if let Some(ptr) = self.pointer(pointer, &mut stack) {
-                        assert_eq!(self.pool.check(ptr.as_ptr()), self.expect(ptr.as_ptr()));
+                        let expected = self.expect(ptr.as_ptr());
+                        assert_eq!(self.pool.check(ptr.as_ptr()), expected);
+                        let outside = matches!(expected, Err(FreeError::NotInPool { .. }));
+                        assert_eq!(self.pool.contains(ptr.as_ptr()), !outside);
                     }
                 }
                 Op::Write { live, byte } => {
@@ -405,6 +431,7 @@ impl<M: MemorySource> Model<M> {
                     }
                     blocks.into_iter().for_each(|block| self.free(block));
                 }
+                Op::Scribble { freed, link } => self.scribble(freed.into(), link),
             }
             if self.count <= FULL_MAP_LIMIT {
                 self.check_everything();
@@ -416,6 +443,9 @@ impl<M: MemorySource> Model<M> {
     }
 
     fn alloc(&mut self) {
+        if self.scribbles > 0 {
+            return self.alloc_after_scribbles();
+        }
         let expected = match self.free.last() {
             Some(&index) => Some(index),
             None => (self.next_never_used < self.count).then_some(self.next_never_used),
@@ -447,6 +477,63 @@ impl<M: MemorySource> Model<M> {
         self.stats.total_allocs += 1;
         self.stats.in_use += 1;
         self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
+    }
+
+    /// Once a link was overwritten, `alloc` may hand out any free block (or, having dropped a
+    /// damaged free list, a never-used one, or nothing at all once those run out), but never
+    /// a block in use.
+    fn alloc_after_scribbles(&mut self) {
+        // What is left of the free list is what `alloc` pops; when it is empty (or its head
+        // was damaged), the next never-used block.
+        let predicted = self.pool.free_list().next();
+        let Some(block) = self.pool.alloc() else {
+            assert_eq!(predicted, None, "None with blocks on the free list");
+            assert_eq!(
+                self.next_never_used, self.count,
+                "None with never-used blocks left"
+            );
+            return;
+        };
+        let offset = block.as_ptr().addr() - self.first_block;
+        assert_eq!(offset % self.stride, 0, "alloc handed out a block's middle");
+        let index = offset / self.stride;
+        let expected = predicted.unwrap_or(self.next_never_used);
+        assert_eq!(index, expected, "alloc did not pop what free_list() showed");
+        match self.state(index) {
+            BlockState::InUse => panic!("block {index} handed out while in use"),
+            BlockState::Free => self.free.retain(|&free| free != index),
+            BlockState::NeverUsed => {
+                assert_eq!(
+                    index, self.next_never_used,
+                    "never-used blocks out of order"
+                );
+                self.next_never_used += 1;
+            }
+        }
+        self.next_byte = self.next_byte.wrapping_add(1);
+        fill(block, self.stride, self.next_byte);
+        let byte = self.next_byte;
+        self.live.insert(index, Live { block, byte });
+        self.stats.total_allocs += 1;
+        self.stats.in_use += 1;
+        self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
+    }
+
+    fn scribble(&mut self, n: usize, link: Link) {
+        let Some(&index) = self.free.get(n % self.free.len().max(1)) else {
+            return;
+        };
+        let value = match link {
+            Link::Index(i) => i.into(),
+            Link::End => self.count,
+            Link::Itself => index,
+            Link::Any(value) => value,
+        };
+        let block = self.pool.block_ptr(index).expect("a free block");
+        // SAFETY: a free block is still mapped and aligned to a word; no one else is using
+        // it. This is the bug being simulated: writing to a block after freeing it.
+        unsafe { block.cast::<usize>().write(value) };
+        self.scribbles += 1;
     }
 
     fn free(&mut self, ptr: NonNull<u8>) {
@@ -566,7 +653,13 @@ impl<M: MemorySource> Model<M> {
         )
     }
 
-    fn check_counters(&self) {
+    fn check_counters(&mut self) {
+        if self.scribbles > 0 {
+            // Each overwritten link can be found damaged at most once.
+            let damaged = self.pool.stats().damaged_free_lists;
+            assert!(damaged >= self.stats.damaged_free_lists && damaged <= self.scribbles);
+            self.stats.damaged_free_lists = damaged;
+        }
         assert_eq!(self.pool.stats(), self.stats);
         assert_eq!(self.pool.in_use(), self.live.len());
         assert_eq!(self.pool.available(), self.count - self.live.len());
@@ -575,10 +668,20 @@ impl<M: MemorySource> Model<M> {
 
     /// Counters, the free list, the state of every block the run touched (of every block in
     /// pools up to 2^16 blocks), and the contents of every live block.
-    fn check_everything(&self) {
+    fn check_everything(&mut self) {
         self.check_counters();
         let free_list: Vec<usize> = self.pool.free_list().collect();
-        assert!(free_list.iter().eq(self.free.iter().rev()), "free list");
+        if self.scribbles == 0 {
+            assert!(free_list.iter().eq(self.free.iter().rev()), "free list");
+        } else {
+            // What is left of the list: distinct free blocks, even when an overwritten link
+            // made a cycle (the list stops before the first repeat, as `alloc` does).
+            let mut seen = std::collections::BTreeSet::new();
+            for &index in &free_list {
+                assert_eq!(self.state(index), BlockState::Free, "free list has {index}");
+                assert!(seen.insert(index), "free list visits block {index} twice");
+            }
+        }
         for index in 0..self.next_never_used.min(1 << 16) {
             assert_eq!(
                 self.pool.state(index),
