@@ -47,13 +47,16 @@ STRESS_OPS ?= 10000000
 fuzz:
 	scripts/setup.sh fuzz
 	mkdir -p fuzz/target/corpus/pool_ops
-	cargo +nightly fuzz run pool_ops fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
+	RUSTFLAGS="--cfg memory_pool_asan" cargo +nightly fuzz run pool_ops \
+		fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
 		-max_total_time=$(FUZZ_SECONDS)
 
-## The native tests and doctests under AddressSanitizer (nightly), in their own target dir.
+## The native tests and doctests under AddressSanitizer (nightly), in their own target dir;
+## `--cfg memory_pool_asan` makes the pool poison its free blocks (src/sanitizer.rs).
+ASAN_FLAGS := -Zsanitizer=address --cfg memory_pool_asan
 asan:
 	scripts/setup.sh nightly
-	RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
+	RUSTFLAGS="$(ASAN_FLAGS)" RUSTDOCFLAGS="$(ASAN_FLAGS)" \
 		cargo +nightly test --locked --target "$$(rustc -vV | sed -n 's/^host: //p')" \
 		--target-dir target/asan
 

@@ -63,6 +63,7 @@ mod map;
 mod memory;
 mod pool;
 mod region;
+mod sanitizer;
 mod typed;
 
 pub use error::{FreeError, PoolError};
