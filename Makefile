@@ -11,21 +11,37 @@ serve: build
 	@echo "Serving the playground at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1 -d www
 
+## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-opt is
+## off (Cargo.toml says why), so wasm-pack downloads nothing.
 build:
 	scripts/setup.sh wasm
-	wasm-pack build --release --target web --out-dir www/pkg --no-typescript
+	wasm-pack build --release --target web --out-dir www/pkg -- --locked
 
-## Every test: lints, native tests and doctests, Miri on the core.
-test: lint test-native miri
+## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
+test: lint test-native test-wasm miri
 
 lint:
 	scripts/setup.sh native
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --locked -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 test-native:
 	cargo test --locked
+
+## tests/web.rs (the wasm boundary) and the core's tests/pool.rs and tests/typed.rs, compiled to
+## wasm32 and run in headless Chromium. `--test '*'` skips the doctests, which compiled to wasm32
+## would only be linked, not run. wasm-pack exits 0 when a suite has no test at all, so the
+## count of suites that ran tests is checked too.
+test-wasm:
+	scripts/setup.sh browser
+	@mkdir -p target
+	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
+	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
+	if [ "$$suites" -lt 3 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 3 (pool, typed, web)" >&2; \
+		exit 1; \
+	fi
 
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:

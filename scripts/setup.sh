@@ -38,7 +38,8 @@ wasm_bindgen_version() {
 }
 
 wasm() {
-    have wasm-pack || { say "installing wasm-pack (~2 min)"; cargo install wasm-pack --locked; }
+    # 0.15.1 is the version the browser tests were made with; any installed one is kept.
+    have wasm-pack || { say "installing wasm-pack (~2 min)"; cargo install wasm-pack --locked --version 0.15.1; }
     local want
     want=$(wasm_bindgen_version)
     if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then

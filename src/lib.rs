@@ -66,6 +66,10 @@ mod region;
 mod sanitizer;
 mod typed;
 
+/// The wasm boundary: the pool exported to JavaScript (wasm32 only).
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
 pub use error::{FreeError, PoolError};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};

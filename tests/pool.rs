@@ -6,6 +6,10 @@ use core::ptr::{without_provenance, without_provenance_mut, NonNull};
 
 use memory_pool::{BlockState, FreeError, MemorySource, Pool, PoolError, SliceMemory};
 
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// Everything observable about a pool except the refused-free counters.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -38,6 +42,7 @@ fn pool_with_history() -> (Pool, [NonNull<u8>; 3]) {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn blocks_are_handed_out_in_address_order_then_reused_last_freed_first() {
     let mut pool = Pool::new(32, 4).unwrap();
     let blocks: Vec<_> = (0..4).map(|_| pool.alloc().unwrap()).collect();
@@ -53,6 +58,7 @@ fn blocks_are_handed_out_in_address_order_then_reused_last_freed_first() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn exhausted_pool_returns_none_and_stays_usable() {
     let mut pool = Pool::new(8, 3).unwrap();
     let blocks: Vec<_> = (0..3).map(|_| pool.alloc().unwrap()).collect();
@@ -64,6 +70,7 @@ fn exhausted_pool_returns_none_and_stays_usable() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn double_free_is_rejected_and_pool_unchanged() {
     let (mut pool, blocks) = pool_with_history();
     let before = snapshot(&pool);
@@ -88,6 +95,7 @@ fn double_free_is_rejected_and_pool_unchanged() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn free_of_never_allocated_block_is_rejected_and_pool_unchanged() {
     let (mut pool, _) = pool_with_history();
     let before = snapshot(&pool);
@@ -106,6 +114,7 @@ fn free_of_never_allocated_block_is_rejected_and_pool_unchanged() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn foreign_pointer_is_rejected_and_pool_unchanged() {
     let (mut pool, _) = pool_with_history();
     let (other_pool, _) = pool_with_history();
@@ -142,6 +151,7 @@ fn foreign_pointer_is_rejected_and_pool_unchanged() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn misaligned_pointer_is_rejected_and_pool_unchanged() {
     let (mut pool, blocks) = pool_with_history();
     let before = snapshot(&pool);
@@ -168,6 +178,7 @@ fn misaligned_pointer_is_rejected_and_pool_unchanged() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn check_matches_free_without_changing_anything() {
     let (pool, blocks) = pool_with_history();
     let before = snapshot(&pool);
@@ -182,6 +193,7 @@ fn check_matches_free_without_changing_anything() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn contains_covers_every_byte_of_every_block_and_nothing_else() {
     let pool = Pool::new(24, 5).unwrap();
     let layout = pool.layout();
@@ -197,6 +209,7 @@ fn contains_covers_every_byte_of_every_block_and_nothing_else() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn blocks_map_free_list_and_stats_follow_history() {
     let mut pool = Pool::new(16, 6).unwrap();
     let b: Vec<_> = (0..5).map(|_| pool.alloc().unwrap()).collect();
@@ -222,6 +235,7 @@ fn blocks_map_free_list_and_stats_follow_history() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn leaks_lists_exactly_the_blocks_still_in_use_and_drop_is_clean() {
     let mut pool = Pool::new(64, 10).unwrap();
     let blocks: Vec<_> = (0..6).map(|_| pool.alloc().unwrap()).collect();
@@ -238,6 +252,7 @@ fn leaks_lists_exactly_the_blocks_still_in_use_and_drop_is_clean() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn blocks_do_not_overlap_and_keep_their_bytes() {
     let mut pool = Pool::new(40, 50).unwrap();
     let size = pool.block_size();
@@ -257,6 +272,7 @@ fn blocks_do_not_overlap_and_keep_their_bytes() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn block_sizes_are_rounded_up_to_word_alignment() {
     let word = core::mem::size_of::<usize>();
     for (asked, got) in [
@@ -273,6 +289,7 @@ fn block_sizes_are_rounded_up_to_word_alignment() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn with_layout_respects_large_alignments() {
     for align in [16, 64, 4096, 1 << 16] {
         let layout = Layout::from_size_align(24, align).unwrap();
@@ -285,6 +302,7 @@ fn with_layout_respects_large_alignments() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn creation_errors_are_reported_not_crashed() {
     assert_eq!(Pool::new(0, 10).unwrap_err(), PoolError::ZeroBlockSize);
     assert_eq!(Pool::new(10, 0).unwrap_err(), PoolError::ZeroBlockCount);
@@ -310,6 +328,7 @@ fn creation_errors_are_reported_not_crashed() {
     ignore = "Miri backs mmap with real memory and aborts rather than refuse"
 )]
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn huge_pool_that_the_system_refuses_is_an_error() {
     // 2^46 bytes of address space fits in isize but no x86-64 user address space has room
     // for it twice over; whichever error comes, it must be an error.
@@ -326,6 +345,7 @@ fn huge_pool_that_the_system_refuses_is_an_error() {
     ignore = "Miri backs mmap with real zeroed memory: 1 GiB is too slow"
 )]
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn one_gibibyte_pool_is_created_without_touching_its_blocks() {
     let mut pool = Pool::new(64, (1 << 30) / 64).unwrap();
     assert_eq!(pool.block_count(), 1 << 24);
@@ -335,6 +355,7 @@ fn one_gibibyte_pool_is_created_without_touching_its_blocks() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn slice_memory_source_serves_a_pool_and_refuses_a_second() {
     let mut buffer = vec![0xFFu8; 1024];
     let mut pool = Pool::new_in(32, 16, SliceMemory::new(&mut buffer)).unwrap();
@@ -349,12 +370,13 @@ fn slice_memory_source_serves_a_pool_and_refuses_a_second() {
     assert_eq!(
         Pool::new_in(32, 16, SliceMemory::new(&mut small)).unwrap_err(),
         PoolError::OutOfMemory {
-            bytes: 16 + 7 + 32 * 16
+            bytes: 16 + (align_of::<usize>() - 1) + 32 * 16
         }
     );
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn write_after_free_cannot_make_alloc_hand_out_a_bad_block() {
     let mut pool = Pool::new(16, 4).unwrap();
     let a = pool.alloc().unwrap();

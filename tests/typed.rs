@@ -5,6 +5,10 @@ use std::rc::Rc;
 
 use memory_pool::{PoolBox, TypedPool};
 
+// On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// Counts its drops in a shared cell.
 struct DropCounter(Rc<Cell<usize>>);
 
@@ -15,6 +19,7 @@ impl Drop for DropCounter {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn values_round_trip_and_blocks_return_on_drop() {
     let pool = TypedPool::new(3).unwrap();
     let mut boxes: Vec<_> = (0..3).map(|i| pool.alloc(vec![i; 10]).unwrap()).collect();
@@ -28,6 +33,7 @@ fn values_round_trip_and_blocks_return_on_drop() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn full_pool_hands_the_value_back() {
     let pool = TypedPool::new(1).unwrap();
     let _kept = pool.alloc(String::from("first")).unwrap();
@@ -35,6 +41,7 @@ fn full_pool_hands_the_value_back() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn destructors_run_exactly_once() {
     let drops = Rc::new(Cell::new(0));
     let pool = TypedPool::new(4).unwrap();
@@ -55,6 +62,7 @@ fn destructors_run_exactly_once() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn over_aligned_values_are_aligned() {
     #[repr(align(128))]
     struct Wide(#[allow(dead_code)] u8);
@@ -66,6 +74,7 @@ fn over_aligned_values_are_aligned() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_destructor_may_use_the_same_pool() {
     struct Child<'a>(&'a TypedPool<u32>);
     impl Drop for Child<'_> {
@@ -81,6 +90,7 @@ fn a_destructor_may_use_the_same_pool() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn zero_capacity_is_an_error() {
     assert!(TypedPool::<u8>::new(0).is_err());
 }
