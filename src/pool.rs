@@ -493,7 +493,7 @@ impl<M: MemorySource> Pool<M> {
 impl<M: MemorySource> Drop for Pool<M> {
     fn drop(&mut self) {
         if let Some(first) = self.block_ptr(0) {
-            sanitizer::blocks_released(first, self.next_never_used * self.region.stride());
+            sanitizer::blocks_released(first, self.region.stride(), self.next_never_used);
         }
     }
 }
