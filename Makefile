@@ -38,8 +38,8 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 3 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 3 (pool, typed, web)" >&2; \
+	if [ "$$suites" -lt 4 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 4 (pool, typed, web, web_misuse)" >&2; \
 		exit 1; \
 	fi
 

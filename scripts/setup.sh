@@ -66,7 +66,15 @@ nightly() {
 
 fuzz() {
     nightly
-    have cargo-fuzz || { say "installing cargo-fuzz (~1 min)"; cargo install cargo-fuzz --locked; }
+    # 0.13.2 is the version the fuzz target was made with; any installed one is kept.
+    have cargo-fuzz ||
+        { say "installing cargo-fuzz (~1 min)"; cargo install cargo-fuzz --locked --version 0.13.2; }
+    # libfuzzer-sys compiles libFuzzer, which is C++.
+    have c++ || {
+        say "installing Debian's g++ (libFuzzer is C++)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+    }
 }
 # --- end reliability ---------------------------------------------------------------------
 
