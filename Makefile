@@ -29,17 +29,18 @@ lint:
 test-native:
 	cargo test --locked
 
-## tests/web.rs (the wasm boundary) and the core's tests/pool.rs and tests/typed.rs, compiled to
-## wasm32 and run in headless Chromium. `--test '*'` skips the doctests, which compiled to wasm32
-## would only be linked, not run. wasm-pack exits 0 when a suite has no test at all, so the
-## count of suites that ran tests is checked too.
+## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's) and the core's
+## tests/pool.rs and tests/typed.rs, compiled to wasm32 and run in headless Chromium.
+## `--test '*'` skips the doctests, which compiled to wasm32 would only be linked, not run.
+## wasm-pack exits 0 when a suite has no test at all, so the count of suites that ran tests is
+## checked too.
 test-wasm:
 	scripts/setup.sh browser
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
 	if [ "$$suites" -lt 4 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 4 (pool, typed, web, web_misuse)" >&2; \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 5 (pool, typed, web, web_heap, web_misuse)" >&2; \
 		exit 1; \
 	fi
 
@@ -50,6 +51,41 @@ miri:
 
 setup:
 	scripts/setup.sh all
+
+## ---- The playground page (www/) ----
+# `build` also renders README.md into the page (the one source of the explanation) and copies
+# the README's pictures beside it, so www/ can be served or hosted as it is.
+.PHONY: page diagram
+build: page
+
+page: www/readme.html www/ferris.png www/img.png
+
+www/readme.html: README.md examples/render_readme.rs
+	cargo run --quiet --locked --example render_readme -- README.md $@
+
+www/ferris.png: ferris.png
+	cp $< $@
+
+www/img.png: img.png
+	cp $< $@
+
+## Redraw img.png from a real pool (examples/pool_diagram.rs), rasterised by headless Chromium.
+diagram:
+	command -v chromium >/dev/null || scripts/setup.sh browser
+	mkdir -p target
+	cargo run --quiet --locked --example pool_diagram > target/pool_diagram.html
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
+
+## The page in real headless Chromium (tests/e2e, playwright-core pinned in its lockfile).
+.PHONY: test-e2e
+test: test-e2e
+
+test-e2e: build
+	scripts/setup.sh browser
+	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js
 
 ## ---- Reliability (issue 8): separate targets, each too slow for `make test` -------------
 

@@ -5,7 +5,7 @@
 #   scripts/setup.sh native   rustfmt, clippy
 #   scripts/setup.sh miri     + nightly miri and rust-src
 #   scripts/setup.sh wasm     + wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version)
-#   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver
+#   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver, Node.js (if missing)
 #   scripts/setup.sh nightly  + the nightly toolchain (AddressSanitizer builds)
 #   scripts/setup.sh fuzz     + nightly and cargo-fuzz (libFuzzer)
 #   scripts/setup.sh all      everything above
@@ -55,6 +55,12 @@ browser() {
         say "installing Debian's chromium and chromium-driver"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+    # The page's end-to-end test (tests/e2e) runs on Node.js: the machine's, or Debian's.
+    if ! have node || ! have npm; then
+        say "installing Node.js and npm"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     fi
 }
 

@@ -59,6 +59,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+mod heap;
 mod map;
 mod memory;
 mod pool;
@@ -71,6 +72,7 @@ mod typed;
 pub mod wasm;
 
 pub use error::{FreeError, PoolError};
+pub use heap::{Heap, HeapBlock, HeapBlocks, HeapError, HeapFreeError, HeapFreeList, HeapStats};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;

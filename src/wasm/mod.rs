@@ -82,6 +82,10 @@ use wasm_bindgen::JsValue;
 mod pool;
 pub use pool::JsPool;
 
+// The teaching heap, for the page's pool-vs-heap comparison.
+mod heap;
+pub use heap::JsHeap;
+
 /// The largest number accepted where JS passes an address, size, count or index: linear
 /// memory is addressed with 32 bits.
 pub const MAX_JS_INDEX: f64 = u32::MAX as f64;

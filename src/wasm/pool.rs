@@ -63,7 +63,8 @@ impl JsPool {
     ///
     /// The [`FreeError`] message for an address outside the pool, inside a block rather than
     /// at its start, or of a block that is not in use; the pool is unchanged (except for the
-    /// count of refused frees). Also a bad number, or a destroyed pool.
+    /// count of refused frees; `free(0)` is refused without being counted). Also a bad
+    /// number, or a destroyed pool.
     pub fn free(&mut self, address: f64) -> Result<(), Error> {
         let address = to_usize(address, "address")?;
         let pool = self.pool_mut()?;

@@ -1,0 +1,129 @@
+// Draws a pool's memory map from what the pool itself reports: the metadata part (its state
+// bytes, read from linear memory), every block in address order with its state, address and
+// used bytes, and the free list as arrows from its head through each free block.
+
+import { el, hex, byteHex, svg, plural } from './format.js';
+
+const STATE_NAMES = ['never used', 'free', 'in use'];
+const STATE_CLASSES = ['never-used', 'free', 'in-use'];
+
+/**
+ * Draws `playground`'s pool into `container`.
+ * Blocks are buttons carrying `data-index`; main.js turns a click into a free.
+ */
+export function drawPoolMap(container, playground) {
+  const pool = playground.pool;
+  container.replaceChildren();
+  if (!pool) return;
+  const buffer = playground.memory.buffer;
+  const count = pool.blockCount;
+  const size = pool.blockSize;
+  const states = pool.blockStates();
+  const freeList = pool.freeList();
+  const leaks = new Set(playground.leaks ?? []);
+  const view = new DataView(buffer);
+
+  // The metadata: the state bytes as they are in memory, then the padding.
+  const stateBytes = new Uint8Array(buffer, pool.statesAddress, count);
+  const padding = pool.blocksStart - pool.statesAddress - count;
+  const metadata = el('div', { class: 'metadata', 'data-part': 'metadata' },
+    el('p', { class: 'meta-title' },
+      el('strong', {}, 'metadata'), ` at ${hex(pool.regionBase)}: `,
+      `${plural(count, 'state byte')} + ${plural(padding, 'byte')} of padding`),
+    el('ol', { class: 'state-bytes', 'aria-label': 'State bytes in memory, one per block' },
+      [...stateBytes].map((byte, index) => el('li', {
+        class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
+        title: `block ${index}: ${byteHex(byte)} = ${STATE_NAMES[byte] ?? 'damaged'}`,
+      }, byteHex(byte)))));
+
+  const blocks = el('ol', { class: 'blocks', 'aria-label': `${count} blocks in address order` });
+  for (let index = 0; index < count; index++) {
+    const state = states[index];
+    const address = pool.addressOf(index);
+    const name = STATE_NAMES[state];
+    const parts = [
+      el('span', { class: 'b-index' }, `#${index}`),
+      el('span', { class: 'b-state' }, leaks.has(index) ? 'leaked' : name),
+      el('span', { class: 'b-addr' }, hex(address)),
+    ];
+    let label = `block ${index} at ${hex(address)}, ${name}`;
+    if (state === 2) {
+      const requested = playground.requested.get(index) ?? size;
+      parts.push(el('span', { class: 'b-fill', 'aria-hidden': 'true' },
+        el('span', { class: 'b-used', style: `width:${(100 * requested) / size}%` })));
+      parts.push(el('span', { class: 'b-bytes' }, `${requested}/${size} B`));
+      label += `, ${requested} of ${size} bytes requested`;
+    } else if (state === 1) {
+      // The link is the first word of the free block itself: read it from memory.
+      const next = view.getUint32(address, true);
+      const text = next === count ? 'next: end' : `next: #${next}`;
+      parts.push(el('span', { class: 'b-link' }, text));
+      label += `, free list ${text}`;
+    }
+    if (freeList[0] === index) parts.push(el('span', { class: 'b-head' }, 'head'));
+    label += playground.ended ? '' : '. Press to free it.';
+    const classes = ['block', STATE_CLASSES[state]];
+    if (leaks.has(index)) classes.push('leak');
+    if (playground.selected === index) classes.push('selected');
+    blocks.append(el('li', {},
+      el('button', {
+        type: 'button', class: classes.join(' '), 'data-index': index, 'data-state': name,
+        'aria-label': label, disabled: playground.ended,
+      }, parts)));
+  }
+
+  const links = svg('svg', { class: 'links', 'aria-hidden': 'true' });
+  container.append(metadata, el('div', { class: 'block-area' }, blocks, links));
+  drawFreeListLinks(container);
+}
+
+/** Draws the free list's arrows over the blocks; call again when the layout changes. */
+export function drawFreeListLinks(container) {
+  const area = container.querySelector('.block-area');
+  const links = area?.querySelector('svg.links');
+  if (!links) return;
+  const buttons = [...area.querySelectorAll('button.block')];
+  const origin = area.getBoundingClientRect();
+  links.setAttribute('width', origin.width);
+  links.setAttribute('height', origin.height);
+  links.replaceChildren(svg('defs', {},
+    svg('marker', {
+      id: 'arrowhead', viewBox: '0 0 10 10', refX: 9, refY: 5,
+      markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse',
+    }, svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
+  // Follow the links as they are stored in memory, from the block marked head.
+  const order = [];
+  let current = buttons.find((b) => b.querySelector('.b-head') && b.dataset.state === 'free');
+  const seen = new Set();
+  while (current && !seen.has(current)) {
+    seen.add(current);
+    order.push(current);
+    const next = current.querySelector('.b-link')?.textContent.match(/#(\d+)/);
+    current = next ? buttons[Number(next[1])] : undefined;
+  }
+  const point = (button, dx) => {
+    const box = button.getBoundingClientRect();
+    return { x: box.left - origin.left + box.width * dx, y: box.top - origin.top + 2 };
+  };
+  for (let i = 1; i < order.length; i++) {
+    const from = point(order[i - 1], 0.5);
+    const to = point(order[i], 0.25);
+    const lift = 16 + Math.min(24, Math.abs(to.x - from.x) / 12);
+    const top = Math.min(from.y, to.y) - lift;
+    links.append(svg('path', {
+      class: 'link',
+      d: `M${from.x},${from.y} C${from.x},${top} ${to.x},${top} ${to.x},${to.y}`,
+      'marker-end': 'url(#arrowhead)',
+    }));
+  }
+}
+
+/** The free list as a sentence: "head → #4 → #1 → end, then never-used blocks from #7". */
+export function describeFreeList(pool) {
+  if (!pool) return '';
+  const list = [...pool.freeList()].map((index) => `#${index}`);
+  const never = pool.nextNeverUsed < pool.blockCount
+    ? `then never-used blocks from #${pool.nextNeverUsed} on, in address order`
+    : 'and no never-used blocks are left';
+  return `Free list (the order alloc hands blocks out): head → ${[...list, 'end'].join(' → ')}, ${never}.`;
+}

@@ -1,0 +1,221 @@
+// The playground's state: one real Pool in the module's linear memory, and the operations a
+// learner (or a scenario) performs on it. No drawing here: after every operation the page
+// calls `onChange`, and map.js draws what the pool reports.
+
+import { hex, plural } from './format.js';
+
+/** Sane limits for a pool drawn on one screen. */
+export const LIMITS = Object.freeze({
+  blockSize: { min: 4, max: 256 },
+  blockCount: { min: 1, max: 64 },
+});
+
+const IN_USE = 2;
+
+export class Playground {
+  /** `wasm` is the module's exports: `Pool` and `wasmMemory`. */
+  constructor(wasm, onChange) {
+    this.wasm = wasm;
+    this.onChange = onChange;
+    this.pool = null;
+    /** Block index → the bytes the program asked for (the rest of the block is wasted). */
+    this.requested = new Map();
+    /** Block indices still in use when the program ended, or null while it runs. */
+    this.leaks = null;
+    /** The block shown in the hex view. */
+    this.selected = 0;
+    /** The last thing that happened, for the message area: {kind, text, detail}. */
+    this.message = null;
+  }
+
+  get memory() {
+    return this.wasm.wasmMemory();
+  }
+
+  get ended() {
+    return this.leaks !== null;
+  }
+
+  /** Replaces the pool with a new one. Throws RangeError outside the limits. */
+  create(blockSize, blockCount) {
+    checkLimit('block size', blockSize, LIMITS.blockSize);
+    checkLimit('block count', blockCount, LIMITS.blockCount);
+    if (this.pool) {
+      this.pool.destroy();
+      this.pool = null;
+    }
+    try {
+      this.pool = new this.wasm.Pool(blockSize, blockCount);
+    } finally {
+      this.requested.clear();
+      this.leaks = null;
+      this.selected = 0;
+    }
+    const rounded = this.pool.blockSize !== blockSize
+      ? ` (${blockSize} rounded up to ${this.pool.blockSize}, so that a free block can hold the free-list link)`
+      : '';
+    this.say('ok', `new Pool(${blockSize}, ${blockCount}): ${plural(blockCount, 'block')} of ` +
+      `${this.pool.blockSize} bytes${rounded} at ${hex(this.pool.blocksStart)}, after ` +
+      `${this.pool.blocksStart - this.pool.regionBase} bytes of metadata. Nothing is touched yet: ` +
+      'every block is "never used".');
+  }
+
+  /** Allocates a block for `requested` bytes; returns its address or undefined. */
+  alloc(requested = this.pool.blockSize) {
+    if (!this.running()) return undefined;
+    const size = this.pool.blockSize;
+    if (!Number.isInteger(requested) || requested < 1 || requested > size) {
+      this.say('error', `A pool only serves requests of 1 to ${size} bytes (its block size); ` +
+        `${requested} does not fit. A heap would take it, at the cost shown below.`);
+      return undefined;
+    }
+    const head = this.pool.freeList()[0];
+    const address = this.pool.alloc();
+    if (address === undefined) {
+      this.say('warn', `alloc() returned nothing: all ${plural(this.pool.blockCount, 'block')} ` +
+        'are in use. A pool never grows on its own; free a block first.');
+      return undefined;
+    }
+    const index = this.pool.indexOf(address);
+    this.requested.set(index, requested);
+    this.selected = index;
+    const from = head === index
+      ? 'popped the head of the free list (the block freed most recently)'
+      : 'took the next never-used block';
+    const waste = size - requested;
+    this.say('ok', `alloc() → ${hex(address)}, block ${index}: it ${from}. O(1), no search.` +
+      (waste ? ` You asked for ${requested} bytes, so ${waste} of its ${size} stay unused ` +
+        '(internal fragmentation).' : ''));
+    return address;
+  }
+
+  /** Frees the block at `address`; on refusal shows the allocator's own message. */
+  free(address) {
+    if (!this.running()) return false;
+    const before = this.snapshot();
+    try {
+      this.pool.free(address);
+    } catch (error) {
+      const after = this.snapshot();
+      const unchanged = sameMap(before, after);
+      this.say('error', error.message, unchanged
+        ? `The map is unchanged: all ${plural(after.states.length, 'state byte')} and the free list ` +
+          'are the same as before the call. Only the count of refused frees went up.'
+        : 'Warning: the map changed although free was refused!');
+      return false;
+    }
+    const index = this.pool.indexOf(address);
+    this.requested.delete(index);
+    this.selected = index;
+    this.say('ok', `free(${hex(address)}): block ${index} is pushed onto the free list and ` +
+      `is its new head, so the next alloc takes it first. O(1).`);
+    return true;
+  }
+
+  /** Frees block `index` (what a click on the map does). */
+  freeBlock(index) {
+    return this.free(this.pool.addressOf(index));
+  }
+
+  /** Writes `text` (UTF-8) at the start of block `index`, if it is in use. */
+  write(index, text) {
+    if (!this.running()) return false;
+    this.selected = index;
+    const state = this.pool.blockStates()[index];
+    if (state !== IN_USE) {
+      this.say('error', `Block ${index} is not in use. Writing to it would be a use after free ` +
+        '(or a write to memory nobody owns), so the page does not do it: allocate first.');
+      return false;
+    }
+    const encoded = new TextEncoder().encode(text);
+    const bytes = encoded.slice(0, this.pool.blockSize);
+    this.pool.writeBytes(this.pool.addressOf(index), bytes);
+    const cut = encoded.length > bytes.length ? ` (cut to the block's ${bytes.length} bytes)` : '';
+    this.say('ok', `Wrote ${plural(bytes.length, 'byte')} into block ${index}${cut} at ` +
+      `${hex(this.pool.addressOf(index))}. The hex view reads them back from memory.buffer.`);
+    return true;
+  }
+
+  /** Frees a block that is not in use: the most recently freed one, or makes one first. */
+  misuseDoubleFree() {
+    if (!this.running()) return;
+    let index = this.pool.freeList()[0];
+    if (index === undefined) {
+      const states = this.pool.blockStates();
+      index = states.indexOf(IN_USE);
+      if (index === -1) index = 0; // never used: "was never allocated"
+      else this.freeBlock(index);
+    }
+    this.freeBlock(index);
+  }
+
+  /** Frees the address of the pool's own metadata, which is not a block. */
+  misuseOutside() {
+    if (!this.running()) return;
+    this.free(this.pool.statesAddress);
+  }
+
+  /** Frees an address 8 bytes into a block in use (or block 0). */
+  misuseMiddle() {
+    if (!this.running()) return;
+    const index = Math.max(0, this.pool.blockStates().indexOf(IN_USE));
+    const offset = Math.min(8, this.pool.blockSize - 1) || 1;
+    this.free(this.pool.addressOf(index) + offset);
+  }
+
+  /** Ends the program: whatever is still in use now is leaked. */
+  endProgram() {
+    if (!this.running()) return;
+    const states = this.pool.blockStates();
+    this.leaks = [...states.keys()].filter((index) => states[index] === IN_USE);
+    const bytes = this.leaks.length * this.pool.blockSize;
+    this.say(this.leaks.length ? 'warn' : 'ok', this.leaks.length
+      ? `The program ended with ${plural(this.leaks.length, 'block')} still in use ` +
+        `(${this.leaks.map((i) => `#${i}`).join(', ')}): ${bytes} bytes leaked. In a long-running ` +
+        'program a leak per request grows without bound; the pool can list every one (leaks()).'
+      : 'The program ended and every block was freed: no leaks.',
+    'Create a new pool to start again.');
+  }
+
+  /** The state bytes, the free list and the counters, copied. */
+  snapshot() {
+    const pool = this.pool;
+    return {
+      states: pool.blockStates().slice(),
+      freeList: pool.freeList().slice(),
+      inUse: pool.inUse,
+      totalAllocs: pool.totalAllocs,
+      totalFrees: pool.totalFrees,
+    };
+  }
+
+  running() {
+    if (!this.pool) {
+      this.say('error', 'Create a pool first.');
+      return false;
+    }
+    if (this.ended) {
+      this.say('warn', 'The program has ended. Create a new pool to start again.');
+      return false;
+    }
+    return true;
+  }
+
+  say(kind, text, detail = '') {
+    this.message = { kind, text, detail };
+    this.onChange?.();
+  }
+}
+
+function checkLimit(name, value, { min, max }) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`The ${name} must be a whole number from ${min} to ${max} here ` +
+      `(the crate itself accepts far more; the page keeps the map on one screen).`);
+  }
+}
+
+function sameMap(a, b) {
+  const equal = (x, y) => x.length === y.length && x.every((value, i) => value === y[i]);
+  return equal(a.states, b.states) && equal(a.freeList, b.freeList) &&
+    a.inUse === b.inUse && a.totalAllocs === b.totalAllocs && a.totalFrees === b.totalFrees;
+}
