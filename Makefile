@@ -39,15 +39,15 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 7 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 7 (pool, typed, web, web_heap, growing, size_classes, global_alloc)" >&2; \
+	if [ "$$suites" -lt 8 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 8 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc)" >&2; \
 		exit 1; \
 	fi
 
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool --test misuse
 
 setup:
 	scripts/setup.sh all
@@ -102,3 +102,32 @@ bench-size-classes:
 bench-size-classes-wasm:
 	scripts/setup.sh wasm
 	wasm-pack test --node --release -- --locked --test wasm_mixed -- --include-ignored --nocapture
+
+## ---- Reliability (issue 8): separate targets, each too slow for `make test` -------------
+
+FUZZ_SECONDS ?= 60
+STRESS_OPS ?= 10000000
+.PHONY: fuzz asan stress
+
+## Fuzz the pool for $(FUZZ_SECONDS) s on one core (nightly, libFuzzer + AddressSanitizer).
+## New inputs go to fuzz/target/corpus (ignored); the committed seeds are only read.
+## A failure leaves its input in fuzz/artifacts/pool_ops/ and prints how to reproduce it.
+fuzz:
+	scripts/setup.sh fuzz
+	mkdir -p fuzz/target/corpus/pool_ops
+	RUSTFLAGS="--cfg memory_pool_asan" cargo +nightly fuzz run pool_ops \
+		fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
+		-max_total_time=$(FUZZ_SECONDS)
+
+## The native tests and doctests under AddressSanitizer (nightly), in their own target dir;
+## `--cfg memory_pool_asan` makes the pool poison its free blocks (src/sanitizer.rs).
+ASAN_FLAGS := -Zsanitizer=address --cfg memory_pool_asan
+asan:
+	scripts/setup.sh nightly
+	RUSTFLAGS="$(ASAN_FLAGS)" RUSTDOCFLAGS="$(ASAN_FLAGS)" \
+		cargo +nightly test --locked --target "$$(rustc -vV | sed -n 's/^host: //p')" \
+		--target-dir target/asan
+
+## $(STRESS_OPS) random operations checked against a model; every live block intact at the end.
+stress:
+	cargo run --release --locked --example stress -- $(STRESS_OPS)

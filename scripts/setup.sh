@@ -6,6 +6,8 @@
 #   scripts/setup.sh miri     + nightly miri and rust-src
 #   scripts/setup.sh wasm     + wasm32 target, wasm-pack, wasm-bindgen-cli (the Cargo.lock version)
 #   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver, Node.js (if missing)
+#   scripts/setup.sh nightly  + the nightly toolchain (AddressSanitizer builds)
+#   scripts/setup.sh fuzz     + nightly and cargo-fuzz (libFuzzer)
 #   scripts/setup.sh all      everything above
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,11 +64,33 @@ browser() {
     fi
 }
 
+# --- reliability (issue 8): nightly for sanitizers, cargo-fuzz for libFuzzer -------------
+nightly() {
+    rustup toolchain list | grep -q '^nightly' ||
+        { say "installing the nightly toolchain"; rustup toolchain install nightly --profile minimal; }
+}
+
+fuzz() {
+    nightly
+    # 0.13.2 is the version the fuzz target was made with; any installed one is kept.
+    have cargo-fuzz ||
+        { say "installing cargo-fuzz (~1 min)"; cargo install cargo-fuzz --locked --version 0.13.2; }
+    # libfuzzer-sys compiles libFuzzer, which is C++.
+    have c++ || {
+        say "installing Debian's g++ (libFuzzer is C++)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+    }
+}
+# --- end reliability ---------------------------------------------------------------------
+
 case "${1:-all}" in
     native) native ;;
     miri) native; miri ;;
     wasm) native; wasm ;;
     browser) native; browser ;;
-    all) native; miri; browser ;;
-    *) echo "usage: $0 [native|miri|wasm|browser|all]" >&2; exit 2 ;;
+    nightly) native; nightly ;;
+    fuzz) native; fuzz ;;
+    all) native; miri; browser; fuzz ;;
+    *) echo "usage: $0 [native|miri|wasm|browser|nightly|fuzz|all]" >&2; exit 2 ;;
 esac

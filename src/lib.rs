@@ -65,6 +65,7 @@ mod map;
 mod memory;
 mod pool;
 mod region;
+mod sanitizer;
 mod size_classes;
 mod sync_pool;
 mod typed;

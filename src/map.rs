@@ -151,17 +151,60 @@ impl<'a, M: MemorySource> FreeList<'a, M> {
         FreeList {
             region,
             next: head,
-            steps_left: region.count(),
+            steps_left: distinct_blocks(region, head),
         }
     }
+}
+
+/// How many distinct blocks the free list from `head` visits before it ends or, if a
+/// use-after-free wrote a cycle into it, before it comes back to a block already visited.
+///
+/// Brent's cycle detection: a "hare" walks ahead while a "tortoise" waits at the last power
+/// of two steps; they meet only on a cycle, whose length `lambda` that gives, and a second
+/// walk finds where the cycle starts (`mu`). O(length of the list) time, no memory, so the
+/// list of a damaged pool is listed once, not `block_count` times over.
+fn distinct_blocks<M: MemorySource>(region: &Region<M>, head: usize) -> usize {
+    // The next block after a free one; `None` at the end mark or at anything not free.
+    let step = |index| region.checked_link(index);
+    let Some(mut hare) = step(head) else {
+        return 0;
+    };
+    let (mut tortoise, mut power, mut lambda, mut walked) = (head, 1, 1, 1);
+    while tortoise != hare {
+        if power == lambda {
+            (tortoise, power, lambda) = (hare, power * 2, 0);
+        }
+        match step(hare) {
+            Some(next) => hare = next,
+            None => return walked, // the list ended: every block on it was distinct
+        }
+        walked += 1;
+        lambda += 1;
+    }
+    // A cycle of `lambda` blocks: start a hare `lambda` blocks ahead and walk both until
+    // they meet, at the cycle's first block, `mu` steps from the head.
+    let (mut tortoise, mut hare) = (head, head);
+    for _ in 0..lambda {
+        hare = step(hare).unwrap_or(hare);
+    }
+    let mut mu = 0;
+    while tortoise != hare && mu < walked {
+        (tortoise, hare) = (
+            step(tortoise).unwrap_or(tortoise),
+            step(hare).unwrap_or(hare),
+        );
+        mu += 1;
+    }
+    mu + lambda
 }
 
 impl<M: MemorySource> Iterator for FreeList<'_, M> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        // `steps_left` bounds the walk even if a use-after-free wrote a cycle into the list;
-        // `checked_link` ends it at the empty-list mark (`count`) or at anything not free.
+        // `steps_left` ends the walk before it repeats a block, should a use-after-free have
+        // written a cycle into the list; `checked_link` ends it at the empty-list mark
+        // (`count`) or at anything not free.
         self.steps_left = self.steps_left.checked_sub(1)?;
         let index = self.next;
         match self.region.checked_link(index) {

@@ -14,6 +14,7 @@ use core::ptr::NonNull;
 use crate::map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
 use crate::region::{Location, Region};
+use crate::sanitizer;
 use crate::{FreeError, PoolError};
 
 /// A pool of equal-sized blocks carved from one region of memory.
@@ -124,6 +125,10 @@ impl<M: MemorySource> Pool<M> {
         if block_size == 0 {
             return Err(PoolError::ZeroBlockSize);
         }
+        // Before the size check below: zero blocks of any size is "no blocks", not "too large".
+        if block_count == 0 {
+            return Err(PoolError::ZeroBlockCount);
+        }
         let align = align_of::<usize>();
         let layout =
             Layout::from_size_align(block_size, align).map_err(|_| PoolError::TooLarge {
@@ -211,7 +216,9 @@ impl<M: MemorySource> Pool<M> {
         self.stats.in_use += 1;
         self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
         // SAFETY: as above.
-        Some(unsafe { self.region.block(index) })
+        let block = unsafe { self.region.block(index) };
+        sanitizer::block_handed_out(block, self.region.stride());
+        Some(block)
     }
 
     /// The free list was damaged by a write to a free block: drop what is left of it (those
@@ -264,6 +271,7 @@ impl<M: MemorySource> Pool<M> {
             self.region.set_link(index, self.free_head);
             self.region.set_state(index, BlockState::Free);
         }
+        sanitizer::block_freed(block, self.region.stride());
         self.free_head = index;
         self.stats.in_use -= 1;
         self.stats.total_frees += 1;
@@ -475,6 +483,17 @@ impl<M: MemorySource> Pool<M> {
             blocks,
             stride: self.region.stride(),
             count: self.region.count(),
+        }
+    }
+}
+
+/// Only AddressSanitizer builds need to do anything when a pool goes away (the region itself
+/// is given back by `Region`'s own `Drop`).
+#[cfg(memory_pool_asan)]
+impl<M: MemorySource> Drop for Pool<M> {
+    fn drop(&mut self) {
+        if let Some(first) = self.block_ptr(0) {
+            sanitizer::blocks_released(first, self.region.stride(), self.next_never_used);
         }
     }
 }

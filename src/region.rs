@@ -191,11 +191,14 @@ impl<M: MemorySource> Region<M> {
         unsafe { self.block(index).cast::<usize>().write(next) }
     }
 
-    /// Reads the link of block `index` if it is in range and free, for introspection.
+    /// Reads the link of block `index` if it is in range and free and the link is sound (a
+    /// block index, or `count` for the end), for introspection: exactly the blocks `alloc`
+    /// would pop.
     pub(crate) fn checked_link(&self, index: usize) -> Option<usize> {
         let free = *self.states().get(index)? == BlockState::Free as u8;
         // SAFETY: `index < count` (the `get` above) and the block is free.
         free.then(|| unsafe { self.link(index) })
+            .filter(|&next| next <= self.count)
     }
 }
 

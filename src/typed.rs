@@ -38,6 +38,32 @@ use crate::{Pool, PoolError, PoolStats};
 /// assert_eq!(pool.in_use(), 1);
 /// # Ok::<(), memory_pool::PoolError>(())
 /// ```
+///
+/// # Misuse that does not compile
+///
+/// The mistakes `Pool::free` has to catch at run time cannot be written here. A box borrows
+/// its pool, so it cannot outlive it (no use after the pool is dropped):
+///
+/// ```compile_fail,E0505
+/// let pool = memory_pool::TypedPool::new(1).unwrap();
+/// let boxed = pool.alloc(1u32).unwrap();
+/// drop(pool); // error: cannot move out of `pool` because it is borrowed
+/// assert_eq!(*boxed, 1);
+/// ```
+///
+/// Boxes free their blocks through `&TypedPool` without a lock, so neither a pool nor a box
+/// can be shared with or sent to another thread:
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// shared(&memory_pool::TypedPool::<u32>::new(1).unwrap());
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn sent<T: Send>(_: T) {}
+/// let pool = memory_pool::TypedPool::new(1).unwrap();
+/// sent(pool.alloc(1u32).unwrap());
+/// ```
 pub struct TypedPool<T> {
     // `PoolBox` frees through `&TypedPool`, so the pool needs interior mutability. No pool
     // method calls out to user code, so a mutable borrow never overlaps another one, and the
