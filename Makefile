@@ -34,3 +34,14 @@ miri:
 
 setup:
 	scripts/setup.sh all
+
+## Benchmarks (issue 6): native criterion suite and wasm modules under node, in one run, then
+## benches/results.md and benches/results.svg. Takes about ten minutes; not part of `make test`
+## (whose clippy --all-targets compiles the benches).
+.PHONY: bench
+bench:
+	scripts/setup.sh native
+	rm -rf target/criterion
+	cargo bench --locked --bench pool
+	benches/wasm/run.sh
+	python3 scripts/bench_report.py
