@@ -4,6 +4,7 @@
 # Output: target/results.json (read by scripts/bench_report.py).
 set -euo pipefail
 cd "$(dirname "$0")"
+command -v node >/dev/null || { echo "run.sh: node (v18 or later) is needed to run the wasm benchmarks" >&2; exit 1; }
 mkdir -p target/modules
 for allocator in pool dlmalloc talc lol_alloc bare_list; do
     for variant in workloads size; do
