@@ -110,11 +110,16 @@ for (const blockSize of blockSizes) {
   for (let round = 0; round < ROUNDS; round++) {
     for (const allocator of allocators) {
       const ex = modules[allocator], row = rows[allocator];
+      ex.setup(blockSize);
       row.pair = Math.min(row.pair, time(PAIRS, () => ex.pair(PAIRS)));
       for (const [workload, random] of [["reverse", 0], ["random", 1]]) {
+        // Every workload starts on a fresh pool, as in the native suite (where each workload
+        // group creates its own): a free list is a stack, and the last frees' order stays in
+        // it, so a last-first batch right after a random one would still be a random one.
+        // (The peers keep their heap; `setup` only sets their block size.) Then one untimed
+        // batch, so the timed ones run in this workload's steady state.
+        ex.setup(blockSize);
         ex.set_order(random);
-        // One untimed batch first: the previous workload left the free list in its own
-        // order, and the first batch after a switch pays for that, not for this workload.
         ex.batch(1);
         row[workload] = Math.min(row[workload], time(BATCHES * BATCH, () => ex.batch(BATCHES)));
       }

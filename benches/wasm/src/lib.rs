@@ -99,14 +99,22 @@ mod contender {
 
     const CAPACITY: usize = 16_384;
     static HEAD: Global<*mut u8> = Global(core::cell::UnsafeCell::new(null_mut()));
+    /// The arena and its size: kept, and reused by every later `setup` it is big enough for.
+    static ARENA: Global<(*mut u8, usize)> = Global(core::cell::UnsafeCell::new((null_mut(), 0)));
 
     #[no_mangle]
     pub extern "C" fn setup(block_size: usize) -> u32 {
         let stride = block_size.max(4).next_multiple_of(4);
-        // The arena is leaked: a benchmark module sets up a handful of times.
-        let arena = vec![0u8; stride * CAPACITY].leak().as_mut_ptr();
-        // SAFETY: single-threaded; the reference is dropped before returning.
-        let head = unsafe { HEAD.get() };
+        // SAFETY: single-threaded; the references are dropped before returning.
+        let (head, kept) = unsafe { (HEAD.get(), ARENA.get()) };
+        if kept.1 < stride * CAPACITY {
+            // Leaked on purpose: the benchmark module lives as long as the process.
+            *kept = (
+                vec![0u8; stride * CAPACITY].leak().as_mut_ptr(),
+                stride * CAPACITY,
+            );
+        }
+        let arena = kept.0;
         *head = null_mut();
         for i in (0..CAPACITY).rev() {
             // SAFETY: block `i` lies inside the arena, 4-aligned (a `Vec<u8>` from the
