@@ -26,8 +26,29 @@ pub(crate) fn acquire(size: usize) -> Option<NonNull<u8>> {
     if region == libc::MAP_FAILED {
         return None;
     }
+    ask_for_huge_pages(region, size);
     NonNull::new(region.cast())
 }
+
+/// Asks Linux to back a large region with 2 MiB pages when it can (transparent huge pages).
+///
+/// Why: a batch over 10,000 blocks of 4 KiB touches 10,000 different 4 KiB pages, more than
+/// the TLB holds, so every operation paid for a page-table walk (measured: 4 KiB-block
+/// batches 2× slower than 64-byte ones even with coloured links). With 2 MiB pages the same
+/// blocks sit in 20 pages. Still lazy: nothing is committed until touched, so creating a
+/// 1 GiB pool stays instant. Only a hint: if the kernel says no, nothing changes.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn ask_for_huge_pages(region: *mut libc::c_void, size: usize) {
+    const HUGE_PAGE: usize = 2 << 20;
+    if size >= HUGE_PAGE {
+        // SAFETY: `region .. region + size` is the mapping just made; MADV_HUGEPAGE only
+        // changes how the kernel backs it, never its contents or validity.
+        unsafe { libc::madvise(region, size, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(any(not(target_os = "linux"), miri))]
+fn ask_for_huge_pages(_region: *mut libc::c_void, _size: usize) {}
 
 /// Unmaps a region that [`acquire`] returned.
 ///

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Turns one `make bench` run into benches/results.md (tables, targets) and benches/results.svg.
+
+Reads criterion's samples (target/criterion/<group>/<bench>/new/*.json) and the wasm
+harness's JSON (benches/wasm/target/results.json). Every number in the outputs comes from
+those files. The headline figure of a native bench is its fastest sample (per element when
+the bench declared a throughput), like the wasm harness's fastest round: on a machine shared
+with other jobs, the least disturbed measurement is the closest to the code's own cost.
+criterion's median is shown beside it in benches/results.md.
+"""
+import datetime
+import html
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CRITERION = os.path.join(ROOT, "target", "criterion")
+WASM = os.path.join(ROOT, "benches", "wasm", "target", "results.json")
+OUT_MD = os.path.join(ROOT, "benches", "results.md")
+OUT_SVG = os.path.join(ROOT, "benches", "results.svg")
+README = os.path.join(ROOT, "README.md")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+NATIVE = ["pool", "glibc", "mimalloc", "slab", "bare-list (lower bound)"]
+WASM_PEERS = ["pool", "dlmalloc", "talc", "lol_alloc", "bare_list"]
+SCALES = [1_000, 10_000, 100_000, 1_000_000, 10_000_000]
+
+
+def run(*command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+MEDIANS = {}
+
+
+def native_results():
+    """{(group, bench id): ns per element, fastest sample} from criterion's JSON files;
+    the medians go to MEDIANS."""
+    found = {}
+    for directory, _, files in os.walk(CRITERION):
+        if os.path.basename(directory) != "new" or "benchmark.json" not in files:
+            continue
+        with open(os.path.join(directory, "benchmark.json")) as f:
+            bench = json.load(f)
+        with open(os.path.join(directory, "estimates.json")) as f:
+            estimates = json.load(f)
+        with open(os.path.join(directory, "sample.json")) as f:
+            sample = json.load(f)
+        elements = (bench.get("throughput") or {}).get("Elements", 1)
+        bench_id = bench["function_id"]
+        if bench.get("value_str"):
+            bench_id += "/" + bench["value_str"]
+        key = (bench["group_id"], bench_id)
+        found[key] = min(t / i for t, i in zip(sample["times"], sample["iters"])) / elements
+        MEDIANS[key] = estimates["median"]["point_estimate"] / elements
+    return found
+
+
+def fmt(ns):
+    if ns is None:
+        return "–"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.2f} ns"
+
+
+def ratio(slow, fast):
+    return None if slow is None or fast is None else slow / fast
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}×"
+
+
+def machine():
+    lscpu = run("lscpu")
+    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                  if line.startswith("Model name")), platform.processor() or "unknown")
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "rustc": run("rustc", "--version"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": run("git", "-C", ROOT, "rev-parse", "--short", "HEAD"),
+        "load": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else [],
+    }
+
+
+def chart(native, wasm):
+    """A grouped bar chart, log scale: ns per alloc+free at 64-byte blocks."""
+    groups = [
+        (f"native {w}", [(name, native.get((f"{w}-64", name))) for name in NATIVE])
+        for w in ("pair", "reverse", "random")
+    ] + [
+        (f"wasm {w}", [(name, (wasm.get("ns", {}).get(f"{name}-64") or {}).get(w))
+                       for name in WASM_PEERS])
+        for w in ("pair", "reverse", "random")
+    ]
+    colours = {"pool": "#d9480f", "glibc": "#495057", "mimalloc": "#1c7ed6", "slab": "#37b24d",
+               "bare-list (lower bound)": "#ced4da", "dlmalloc": "#495057", "talc": "#7048e8",
+               "lol_alloc": "#f59f00", "bare_list": "#ced4da"}
+    width, height, left, top, bottom = 960, 420, 60, 40, 90
+    plot_h = height - top - bottom
+    lo, hi = 0.5, 20000.0
+
+    def y(ns):
+        ns = min(max(ns, lo), hi)
+        return top + plot_h * (1 - (math.log10(ns) - math.log10(lo)) /
+                               (math.log10(hi) - math.log10(lo)))
+
+    group_w = (width - left - 20) / len(groups)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="20" font-size="14" font-weight="bold">ns per alloc+free, '
+           f'64-byte blocks (log scale, lower is faster)</text>']
+    for tick in (1, 10, 100, 1000, 10000):
+        out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                   f'stroke="#e9ecef"/>')
+        out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
+    for g, (label, bars) in enumerate(groups):
+        x0 = left + g * group_w + 8
+        bar_w = (group_w - 16) / len(bars)
+        for b, (name, ns) in enumerate(bars):
+            if ns is None:
+                continue
+            x = x0 + b * bar_w
+            out.append(f'<rect x="{x:.1f}" y="{y(ns):.1f}" width="{bar_w - 2:.1f}" '
+                       f'height="{top + plot_h - y(ns):.1f}" fill="{colours[name]}">'
+                       f'<title>{html.escape(name)}: {fmt(ns)}</title></rect>')
+            out.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{y(ns) - 3:.1f}" '
+                       f'text-anchor="middle" font-size="9">{ns:.3g}</text>')
+        out.append(f'<text x="{x0 + (group_w - 16) / 2:.1f}" y="{top + plot_h + 16}" '
+                   f'text-anchor="middle" font-weight="bold">{label}</text>')
+    legend = [("pool", "pool (checked)"), ("glibc", "glibc / dlmalloc"),
+              ("mimalloc", "mimalloc"), ("slab", "slab"), ("talc", "talc"),
+              ("lol_alloc", "lol_alloc"), ("bare_list", "bare free list (unchecked floor)")]
+    for i, (key, text) in enumerate(legend):
+        x = left + i * 125
+        out.append(f'<rect x="{x}" y="{height - 40}" width="12" height="12" '
+                   f'fill="{colours[key]}"/>')
+        out.append(f'<text x="{x + 16}" y="{height - 30}">{html.escape(text)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    native = native_results()
+    if not native:
+        sys.exit(f"no criterion results under {CRITERION}: run `cargo bench --bench pool` first")
+    wasm = {}
+    if os.path.exists(WASM):
+        with open(WASM) as f:
+            wasm = json.load(f)
+    m = machine()
+    n = lambda group, name: native.get((group, name))  # noqa: E731
+    w = lambda name, size, workload: (wasm.get("ns", {}).get(f"{name}-{size}") or {}).get(workload)  # noqa: E731
+
+    md = ["# Benchmark results", "",
+          "Written by `make bench` (`scripts/bench_report.py`) from one run; do not edit by hand.",
+          "",
+          f"- machine: {m['cpu']}, {m['cores']} cores (shared: load average "
+          f"{' '.join(m['load'])} when the report was written, so expect noise)",
+          f"- {m['rustc']}; node {wasm.get('node', '?')} {' '.join(wasm.get('flags', []))}",
+          f"- measured {m['date']} at commit {m['commit']}",
+          "- native: criterion (1 s warm-up, 2 s measurement), the fastest sample, with "
+          "criterion's median of the samples in brackets; wasm: the fastest of 15 interleaved "
+          "rounds",
+          "- ns per operation = per alloc+free pair; batches: allocate 10,000, free all "
+          "(total / 10,000)", ""]
+
+    md += ["## Native: ns per alloc+free", "",
+           "| workload | " + " | ".join(NATIVE) + " | glibc ÷ pool | mimalloc ÷ pool |",
+           "|---" * (len(NATIVE) + 3) + "|"]
+    for workload in ("pair", "reverse", "random"):
+        for size in (16, 64, 4096):
+            group = f"{workload}-{size}"
+            cells = [f"{fmt(n(group, name))} ({fmt(MEDIANS.get((group, name)))})"
+                     for name in NATIVE]
+            md.append(f"| {workload} {size} B | " + " | ".join(cells) + " | "
+                      f"{fmt_ratio(ratio(n(group, 'glibc'), n(group, 'pool')))} | "
+                      f"{fmt_ratio(ratio(n(group, 'mimalloc'), n(group, 'pool')))} |")
+    md.append("")
+
+    md += ["## Native scaling (64-byte blocks)", "",
+           "`held`: the workload on top of N blocks already allocated and held; "
+           "`whole`: allocate all N, free them in shuffled order (working set N × 64 B).", "",
+           "| workload | " + " | ".join(f"N = {s:,}" for s in SCALES) + " | max ÷ min |",
+           "|---" * (len(SCALES) + 2) + "|"]
+    flat = {}
+    for group in ("held-pair", "held-random", "whole-random"):
+        for name in ("pool", "mimalloc"):
+            values = [n(group, f"{name}/{s}") for s in SCALES]
+            spread = (max(values) / min(values)) if all(values) else None
+            flat[(group, name)] = spread
+            medians = [MEDIANS.get((group, f"{name}/{s}")) for s in SCALES]
+            md.append(f"| {group} {name} | " +
+                      " | ".join(f"{fmt(v)} ({fmt(m)})" for v, m in zip(values, medians)) +
+                      f" | {fmt_ratio(spread)} |")
+    md.append("")
+    create = n("create-1GiB", "pool")
+    md += [f"Creating and dropping a 1 GiB pool: **{fmt(create)}** "
+           f"(median {fmt(MEDIANS.get(('create-1GiB', 'pool')))}).", ""]
+
+    off = n("colour-4096", "links at offset 0")
+    stag = n("colour-4096", "links staggered")
+    cliff = {w: ratio(n(f"{w}-4096", "pool"), n(f"{w}-64", "pool")) for w in ("reverse", "random")}
+    md += ["## The 4 KiB-block cliff", "",
+           "Random batch of 10,000 blocks of 4096 bytes on the unchecked bare list, with every "
+           f"free-list link at offset 0 of its block: {fmt(off)}; staggered one cache line per "
+           f"block: {fmt(stag)}. The pool staggers its links (and asks for huge pages): its "
+           f"4096-byte batches cost {fmt_ratio(cliff['reverse'])} (reverse) and "
+           f"{fmt_ratio(cliff['random'])} (random) of its 64-byte ones.", ""]
+
+    if wasm:
+        md += ["## WebAssembly (node): ns per alloc+free", "",
+               "| workload | " + " | ".join(WASM_PEERS) + " | dlmalloc ÷ pool | talc ÷ pool |",
+               "|---" * (len(WASM_PEERS) + 3) + "|"]
+        for workload in ("pair", "reverse", "random"):
+            for size in (16, 64, 4096):
+                cells = [fmt(w(name, size, workload)) for name in WASM_PEERS]
+                md.append(f"| {workload} {size} B | " + " | ".join(cells) + " | "
+                          f"{fmt_ratio(ratio(w('dlmalloc', size, workload), w('pool', size, workload)))} | "
+                          f"{fmt_ratio(ratio(w('talc', size, workload), w('pool', size, workload)))} |")
+        md.append("")
+        size = wasm.get("size", {})
+        core = size.get("pool_core", {})
+        md += ["## WebAssembly module size (release, exports only `setup`, `alloc_block`, "
+               "`free_block`)", "",
+               "| allocator | file | without custom sections |", "|---|---|---|"]
+        for name in WASM_PEERS[:-1]:  # the bare list is a floor for speed, not a module to ship
+            if name in size:
+                md.append(f"| {name} | {size[name]['file']:,} B | {size[name]['stripped']:,} B |")
+        md += ["", f"The pool's checked alloc + free (the `alloc_block` and `free_block` bodies, "
+               f"every check inlined): **{core.get('hot', '?')} B**; their cold paths "
+               f"(`refuse`, which explains a refused free, and `alloc_after_damage`): "
+               f"{core.get('cold', '?')} B. The rest of the pool's module is `setup` (creating "
+               "a pool, the linear-memory source) and std's panic handler.", ""]
+
+    # Targets (64-byte blocks, checks on).
+    pool_pair, glibc_pair, mi_pair = n("pair-64", "pool"), n("pair-64", "glibc"), n("pair-64", "mimalloc")
+    pool_rand, mi_rand = n("random-64", "pool"), n("random-64", "mimalloc")
+
+    def check(ok):
+        return "–" if ok is None else ("met" if ok else "**missed**")
+
+    def both(*values):
+        return None if any(v is None for v in values) else all(values)
+
+    targets = [
+        ("native pair ≤ 2 ns", fmt(pool_pair), check(pool_pair and pool_pair <= 2)),
+        ("native pair ≥ 3× faster than glibc", fmt_ratio(ratio(glibc_pair, pool_pair)),
+         check(ratio(glibc_pair, pool_pair) and ratio(glibc_pair, pool_pair) >= 3)),
+        ("native pair ≥ 1.7× faster than mimalloc", fmt_ratio(ratio(mi_pair, pool_pair)),
+         check(ratio(mi_pair, pool_pair) and ratio(mi_pair, pool_pair) >= 1.7)),
+        ("native random batch no slower than mimalloc",
+         f"{fmt(pool_rand)} vs {fmt(mi_rand)} ({fmt_ratio(ratio(mi_rand, pool_rand))})",
+         check(pool_rand and mi_rand and pool_rand <= mi_rand)),
+    ]
+    if wasm:
+        wp, wd = w("pool", 64, "pair"), w("dlmalloc", 64, "pair")
+        wr, wdr = w("pool", 64, "random"), w("dlmalloc", 64, "random")
+        targets += [
+            ("wasm pair ≥ 2× faster than dlmalloc", f"{fmt(wp)} vs {fmt(wd)} "
+             f"({fmt_ratio(ratio(wd, wp))})", check(both(wp, wd) and wd / wp >= 2)),
+            ("wasm random batch ≥ 3× faster than dlmalloc", f"{fmt(wr)} vs {fmt(wdr)} "
+             f"({fmt_ratio(ratio(wdr, wr))})", check(both(wr, wdr) and wdr / wr >= 3)),
+        ]
+    for group in ("held-pair", "held-random"):
+        spread = flat.get((group, "pool"))
+        targets.append((f"flat scaling ±20%, {group}, 1 K → 10 M", f"max ÷ min {fmt_ratio(spread)}",
+                        check(spread and spread <= 1.2)))
+    spread = flat.get(("whole-random", "pool"))
+    targets.append(("(not a target) whole-pool random batch 1 K → 10 M",
+                    f"max ÷ min {fmt_ratio(spread)} (mimalloc "
+                    f"{fmt_ratio(flat.get(('whole-random', 'mimalloc')))})", "see note"))
+    targets.append(("1 GiB pool created < 1 ms", fmt(create), check(create and create < 1e6)))
+    worst = max((c for c in cliff.values() if c), default=None)
+    targets.append(("no 4096-byte cliff (4096-B batch ≤ 1.5× the 64-B one)",
+                    f"worst {fmt_ratio(worst)}", check(worst and worst <= 1.5)))
+    if wasm:
+        hot = wasm.get("size", {}).get("pool_core", {}).get("hot")
+        targets.append(("checked alloc/free core ≤ 1 KB of wasm", f"{hot} B",
+                        check(hot is not None and hot <= 1024)))
+    md += ["## Targets (64-byte blocks, all checks on)", "", "| target | measured | |",
+           "|---|---|---|"]
+    md += [f"| {t} | {v} | {c} |" for t, v, c in targets]
+    md += ["", "![ns per alloc+free](results.svg)", ""]
+
+    with open(OUT_MD, "w") as f:
+        f.write("\n".join(md))
+
+    # The README shows the 64-byte rows, the targets and the chart, between its markers.
+    summary = [START, "",
+               f"Measured by `make bench` on {m['cpu']} ({m['cores']} cores, shared), "
+               f"{m['rustc'].split(' (')[0]}, node {wasm.get('node', '?')}, {m['date']}. "
+               "ns per alloc+free, 64-byte blocks, fastest sample (medians and every block "
+               "size in "
+               "[benches/results.md](benches/results.md)).", "",
+               "| | " + " | ".join(NATIVE) + " |", "|---" * (len(NATIVE) + 1) + "|"]
+    for workload in ("pair", "reverse", "random"):
+        summary.append(f"| native {workload} | " +
+                       " | ".join(fmt(n(f"{workload}-64", name)) for name in NATIVE) + " |")
+    if wasm:
+        summary += ["", "| | " + " | ".join(WASM_PEERS) + " |",
+                    "|---" * (len(WASM_PEERS) + 1) + "|"]
+        for workload in ("pair", "reverse", "random"):
+            summary.append(f"| wasm {workload} | " +
+                           " | ".join(fmt(w(name, 64, workload)) for name in WASM_PEERS) + " |")
+    summary += ["", "| target | measured | |", "|---|---|---|"]
+    summary += [f"| {t} | {v} | {c} |" for t, v, c in targets]
+    summary += ["", "![ns per alloc+free, 64-byte blocks](benches/results.svg)", "", END]
+    with open(README) as f:
+        readme = f.read()
+    if START in readme and END in readme:
+        before, rest = readme.split(START, 1)
+        after = rest.split(END, 1)[1]
+        with open(README, "w") as f:
+            f.write(before + "\n".join(summary) + after)
+    with open(OUT_SVG, "w") as f:
+        f.write(chart(native, wasm))
+    print(f"wrote {os.path.relpath(OUT_MD, ROOT)} and {os.path.relpath(OUT_SVG, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
