@@ -40,8 +40,9 @@ pub(crate) struct Region<M: MemorySource> {
     count: usize,
     /// `stride × count`: the addresses `blocks .. blocks + blocks_len` are blocks.
     blocks_len: usize,
-    /// `⌈2^BITS / stride⌉`: dividing by `stride` becomes a multiply (see [`mul_high`]).
-    reciprocal: usize,
+    /// `stride = odd · 2^shift`, and `inverse · odd ≡ 1 (mod 2^BITS)`: see [`Region::locate`].
+    inverse: usize,
+    shift: u32,
     /// `colours - 1`, a power of two minus one: block `i`'s link sits `(i & colour_mask)`
     /// cache lines into the block. Zero for blocks under two cache lines.
     colour_mask: usize,
@@ -83,7 +84,8 @@ impl<M: MemorySource> Region<M> {
             stride,
             count,
             blocks_len,
-            reciprocal: usize::MAX / stride + 1,
+            inverse: inverse_of_odd(stride >> stride.trailing_zeros()),
+            shift: stride.trailing_zeros(),
             colour_mask: colours(stride) - 1,
         })
     }
@@ -109,23 +111,32 @@ impl<M: MemorySource> Region<M> {
         )
     }
 
-    /// Where `addr` falls: O(1), a subtraction, a compare and two multiplies.
+    /// Where `addr` falls: O(1), and on the path every correct `free` takes, one subtraction,
+    /// one multiply, one rotate and one compare. No division:
+    ///
+    /// Write `stride = odd · 2^shift`. Multiplying by the inverse of `odd` (mod 2^BITS) undoes
+    /// a multiplication by `odd` exactly, so for `offset = k · stride` the product is
+    /// `k · 2^shift`, and rotating it right by `shift` gives `k`. For any other offset the
+    /// result is huge: if `offset` is not a multiple of `2^shift`, its low bits are not zero and
+    /// the rotate moves them to the top; if it is but `offset >> shift` is not a multiple of
+    /// `odd`, the product lands above `(2^BITS - 1) / odd` (the divisibility test of Granlund
+    /// and Montgomery). Either way it is at least `count`, because the region fits in `isize`.
+    /// So `index < count` says "a block start, inside the blocks" in one compare; addresses
+    /// below the blocks wrap around to huge offsets and fail it too.
     #[inline(always)]
     pub(crate) fn locate(&self, addr: usize) -> Location {
-        // Addresses below the blocks wrap around to huge offsets and fail the same test.
         let offset = addr.wrapping_sub(self.blocks.as_ptr().addr());
-        if offset >= self.blocks_len {
-            return Location::Outside;
-        }
-        let index = mul_high(offset, self.reciprocal);
-        if index * self.stride == offset {
+        let index = offset.wrapping_mul(self.inverse).rotate_right(self.shift);
+        if index < self.count {
             Location::BlockStart(index)
-        } else {
+        } else if offset < self.blocks_len {
             // Only misuse lands here, so a real division is fine.
             Location::Inside {
                 index: offset / self.stride,
                 offset: offset % self.stride,
             }
+        } else {
+            Location::Outside
         }
     }
 
@@ -245,17 +256,16 @@ fn colours(stride: usize) -> usize {
     1 << lines.ilog2()
 }
 
-/// The high half of `a × b`. With `b = ⌈2^BITS / d⌉` it is `a / d` whenever `d` divides `a`,
-/// for every `a` below `2^BITS` (write `b·d = 2^BITS + e` with `e < d`: then
-/// `(k·d)·b = k·2^BITS + k·e`, and `k·e < k·d < 2^BITS`). For any other `a` no `k` passes
-/// the caller's multiply-back check, which is exactly "not at a block start".
-#[inline(always)]
-fn mul_high(a: usize, b: usize) -> usize {
-    #[cfg(target_pointer_width = "64")]
-    type Wide = u128;
-    #[cfg(target_pointer_width = "32")]
-    type Wide = u64;
-    ((a as Wide * b as Wide) >> usize::BITS) as usize
+/// The inverse of an odd number modulo `2^BITS`, by Newton's iteration: `x = odd` is right in
+/// its low 3 bits (`odd² ≡ 1 mod 8`), and each step `x ← x · (2 − odd · x)` doubles the number
+/// of right bits: 6, 12, 24, 48, 96.
+fn inverse_of_odd(odd: usize) -> usize {
+    debug_assert!(odd % 2 == 1);
+    let mut inverse = odd;
+    for _ in 0..5 {
+        inverse = inverse.wrapping_mul(2usize.wrapping_sub(odd.wrapping_mul(inverse)));
+    }
+    inverse
 }
 
 #[cfg(test)]
@@ -289,16 +299,97 @@ mod tests {
         assert_eq!(colours(4096), 64);
     }
 
+    /// A stride whose region only just fits in `isize`, on 32-bit and 64-bit targets alike.
+    const HUGE: usize = (isize::MAX as usize / 3) & !7;
+
     #[test]
-    fn mul_high_divides_exactly_at_block_starts() {
-        for stride in [8, 24, 40, 48, 64, 72, 4096, 4104, 1 << 20, 1_000_003] {
-            let reciprocal = usize::MAX / stride + 1;
-            for k in [0, 1, 2, 3, 1000, 1 << 20, (usize::MAX / stride) - 1] {
+    fn locate_finds_exactly_the_block_starts() {
+        let word = size_of::<usize>();
+        for stride in [
+            8,
+            24,
+            40,
+            48,
+            64,
+            72,
+            96,
+            4096,
+            4104,
+            1 << 20,
+            1_000_008,
+            3 << 30,
+        ] {
+            let stride = stride / word * word;
+            let mut buffer = vec![0u8; 1 << 16];
+            let count = 5;
+            // A region whose blocks lie far beyond the buffer: `locate` only does arithmetic.
+            let region = Region::new(stride, word, count, crate::SliceMemory::new(&mut buffer));
+            let Ok(region) = region else {
+                continue; // too large for the test buffer: the arithmetic is tested below
+            };
+            let first = region.blocks.as_ptr().addr();
+            for offset in (0..stride * count + 2 * stride).chain([usize::MAX - 7, usize::MAX]) {
+                let expected = if offset < stride * count && offset % stride == 0 {
+                    Location::BlockStart(offset / stride)
+                } else if offset < stride * count {
+                    Location::Inside {
+                        index: offset / stride,
+                        offset: offset % stride,
+                    }
+                } else {
+                    Location::Outside
+                };
                 assert_eq!(
-                    mul_high(k * stride, reciprocal),
-                    k,
-                    "stride {stride}, k {k}"
+                    region.locate(first.wrapping_add(offset)),
+                    expected,
+                    "stride {stride}, offset {offset}"
                 );
+                // Addresses below the first block.
+                if offset > 0 && offset < 4 * stride {
+                    assert_eq!(region.locate(first.wrapping_sub(offset)), Location::Outside);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inverse_of_odd_is_an_inverse() {
+        for odd in [
+            1usize,
+            3,
+            5,
+            7,
+            9,
+            15,
+            125,
+            1_000_003,
+            usize::MAX,
+            usize::MAX - 2,
+        ] {
+            assert_eq!(odd.wrapping_mul(inverse_of_odd(odd)), 1, "{odd}");
+        }
+    }
+
+    #[test]
+    fn division_by_inverse_is_exact_for_huge_regions() {
+        // The arithmetic of `locate` alone, for strides and counts no test buffer holds: a
+        // multiple of the stride below the end maps to its index, anything else to >= count.
+        for stride in [8usize, 24, 72, 4104, 1_000_008, HUGE] {
+            let shift = stride.trailing_zeros();
+            let inverse = inverse_of_odd(stride >> shift);
+            let count = (isize::MAX as usize) / stride;
+            let index_of = |offset: usize| offset.wrapping_mul(inverse).rotate_right(shift);
+            for k in [0, 1, 2, 1000, count / 2, count - 1]
+                .into_iter()
+                .filter(|&k| k < count)
+            {
+                assert_eq!(index_of(k * stride), k);
+                for delta in [1, 7, stride / 2, stride - 1] {
+                    assert!(
+                        index_of(k * stride + delta) >= count,
+                        "stride {stride}, k {k}, +{delta}"
+                    );
+                }
             }
         }
     }
