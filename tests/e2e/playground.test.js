@@ -1,93 +1,19 @@
 // End-to-end test of the playground page in real headless Chromium (Debian's), driven by
 // playwright-core. It serves www/ itself on 127.0.0.1 (a free port), uses the page as a
-// learner would, and fails on any console error or failed request.
+// learner would, and fails on any console error or failed request (harness.js).
 //
 //   make test-e2e          (builds www/ first)
 //   CHROMIUM=/path/to/chromium node --test playground.test.js
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { startSession, screenshots, states, counter, message } from './harness.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const www = path.resolve(here, '../../www');
-const screenshots = path.join(here, 'screenshots');
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.png': 'image/png',
-  '.json': 'application/json',
-};
-
-/** A static server for www/, like any host the page is published on. */
-function serve(root) {
-  const server = http.createServer(async (request, response) => {
-    const url = new URL(request.url, 'http://localhost');
-    let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(root)) {
-      response.writeHead(403).end();
-      return;
-    }
-    if (url.pathname.endsWith('/')) file = path.join(file, 'index.html');
-    try {
-      const body = await fs.readFile(file);
-      response.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-      response.end(body);
-    } catch {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-let server;
-let browser;
-let base;
-
-before(async () => {
-  server = await serve(www);
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  await fs.mkdir(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-/** Opens the page and records every console error, page error and failed request. */
-async function open(viewport, query = '') {
-  const page = await browser.newPage({ viewport });
-  const problems = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-  });
-  await page.goto(base + query);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
-  return { page, problems };
-}
-
-const states = (page) =>
-  page.$$eval('#pool-map button.block', (blocks) => blocks.map((b) => b.dataset.state));
-const counter = (page, name) => page.textContent(`#counters dd[data-counter="${name}"]`);
-const message = (page) => page.textContent('#message');
+let session;
+before(async () => { session = await startSession(); });
+after(async () => { await session?.close(); });
+const open = (viewport, query) => session.open(viewport, query);
 
 test('a learner allocates, frees by clicking, and is refused a double free', async () => {
   const { page, problems } = await open({ width: 1280, height: 800 });

@@ -89,19 +89,29 @@ export class Playground {
     return address;
   }
 
-  /** Frees the block at `address`; on refusal shows the allocator's own message. */
-  free(address) {
+  /**
+   * Frees the block at `address`; on refusal shows the allocator's own message. `freedFirst`:
+   * the index of a block this same click freed just before (see misuseDoubleFree), so that the
+   * refusal does not claim the whole click left the map unchanged.
+   */
+  free(address, { freedFirst } = {}) {
     if (!this.running()) return false;
     const before = this.snapshot();
     try {
       this.pool.free(address);
     } catch (error) {
       const after = this.snapshot();
-      const unchanged = sameMap(before, after);
-      this.say('error', error.message, unchanged
-        ? `The map is unchanged: all ${plural(after.states.length, 'state byte')} and the free list ` +
-          'are the same as before the call. Only the count of refused frees went up.'
-        : 'Warning: the map changed although free was refused!');
+      const stateBytes = plural(after.states.length, 'state byte');
+      let detail = `The map is unchanged: all ${stateBytes} and the free list are the same as ` +
+        'before the call. Only the count of refused frees went up.';
+      if (freedFirst !== undefined) {
+        detail = `Block ${freedFirst} was in use, so the button freed it first (accepted) and ` +
+          `then freed it again (refused). The second free changed nothing: all ${stateBytes} ` +
+          'and the free list are the same as after the first. Only the count of refused frees ' +
+          'went up.';
+      }
+      if (!sameMap(before, after)) detail = 'Warning: the map changed although free was refused!';
+      this.say('error', error.message, detail);
       return false;
     }
     const index = this.pool.indexOf(address);
@@ -113,8 +123,8 @@ export class Playground {
   }
 
   /** Frees block `index` (what a click on the map does). */
-  freeBlock(index) {
-    return this.free(this.pool.addressOf(index));
+  freeBlock(index, options) {
+    return this.free(this.pool.addressOf(index), options);
   }
 
   /** Writes `text` (UTF-8) at the start of block `index`, if it is in use. */
@@ -140,13 +150,14 @@ export class Playground {
   misuseDoubleFree() {
     if (!this.running()) return;
     let index = this.pool.freeList()[0];
+    let freedFirst;
     if (index === undefined) {
       const states = this.pool.blockStates();
       index = states.indexOf(IN_USE);
       if (index === -1) index = 0; // never used: "was never allocated"
-      else this.freeBlock(index);
+      else if (this.freeBlock(index)) freedFirst = index;
     }
-    this.freeBlock(index);
+    this.freeBlock(index, { freedFirst });
   }
 
   /** Frees the address of the pool's own metadata, which is not a block. */
