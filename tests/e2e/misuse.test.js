@@ -202,7 +202,8 @@ const ROWS = [
 
   // -- Allocate.
   { name: 'allocate when the pool is full', setup: FULL, act: allocWith('8'), kind: 'warn',
-    message: /^Note: alloc\(\) returned nothing: all 3 blocks are in use\. A pool never grows on its own; free a block first\.$/ },
+    message: re('^Note: alloc\\(\\) returned nothing: all 3 blocks are in use\\. ' +
+      'A pool never grows on its own; free a block first\\.$') },
   { name: 'allocate again when the pool is full', setup: [...FULL, ['alloc-refused']],
     act: allocWith('16'), kind: 'warn', message: /^Note: alloc\(\) returned nothing: all 3 blocks are in use\./ },
   { name: 'allocate 0 bytes', setup: MIXED, act: allocWith('0'), browser: ['#request-size', AT_LEAST(1)] },
@@ -243,7 +244,8 @@ const ROWS = [
     message: re('^Refused: misaligned free: ADDR is 8 bytes into block 0 \\(which starts at ADDR\\); ' +
       'only the start of a block can be freedThe map is unchanged') },
   { name: '"Free inside a block" on a fresh pool', setup: FRESH, act: click('#misuse-middle'),
-    kind: 'error', refused: { misaligned: 1 }, message: re('^Refused: misaligned free: ADDR is 8 bytes into block 0 ') },
+    kind: 'error', refused: { misaligned: 1 },
+    message: re('^Refused: misaligned free: ADDR is 8 bytes into block 0 ') },
   { name: '"Free inside a block" after churn (first block in use: #1)', setup: CHURNED,
     act: click('#misuse-middle'), kind: 'error', refused: { misaligned: 1 },
     message: re('^Refused: misaligned free: ADDR is 8 bytes into block 1 ') },
@@ -272,7 +274,8 @@ const ROWS = [
 
   // -- Write.
   { name: 'write into a free block', setup: MIXED, act: writeInto(1, 'hello'), kind: 'error', keepBytes: [1],
-    message: /^Refused: Block 1 is not in use\. Writing to it would be a use after free \(or a write to memory nobody owns\), so the page does not do it: allocate first\.$/ },
+    message: re('^Refused: Block 1 is not in use\\. Writing to it would be a use after free ' +
+      '\\(or a write to memory nobody owns\\), so the page does not do it: allocate first\\.$') },
   { name: 'write into a never-used block', setup: MIXED, act: writeInto(3, 'hello'), kind: 'error', keepBytes: [3],
     message: /^Refused: Block 3 is not in use\./ },
   { name: 'write into a block freed after churn', setup: CHURNED, act: writeInto(2, 'stale'), kind: 'error',
@@ -300,7 +303,8 @@ const ROWS = [
 
   // -- End the program, then try everything: the controls are disabled and nothing happens.
   { name: 'operations after "End the program"', setup: [...MIXED, ['end']], kind: 'warn',
-    message: /^Note: The program ended with 2 blocks still in use \(#0, #2\): 64 bytes leaked\..*Create a new pool to start again\.$/,
+    message: re('^Note: The program ended with 2 blocks still in use \\(#0, #2\\): 64 bytes leaked\\.' +
+      '.*Create a new pool to start again\\.$'),
     act: async (page) => {
       for (const id of ['#alloc', '#write', '#misuse-double', '#misuse-outside', '#misuse-middle', '#end-program']) {
         assert.ok(await page.isDisabled(id), `${id} is disabled once the program has ended`);
@@ -357,9 +361,12 @@ for (const row of ROWS) {
     assert.deepEqual(withoutRefusals(mapAfter), withoutRefusals(mapBefore));
     const [was, is] = [refusals(mapBefore), refusals(mapAfter)];
     const refused = { double: 0, misaligned: 0, notInPool: 0, ...row.refused };
-    assert.deepEqual(
-      { double: is.double - was.double, misaligned: is.misaligned - was.misaligned, notInPool: is.notInPool - was.notInPool },
-      refused, 'the refused frees counted, by kind');
+    const counted = {
+      double: is.double - was.double,
+      misaligned: is.misaligned - was.misaligned,
+      notInPool: is.notInPool - was.notInPool,
+    };
+    assert.deepEqual(counted, refused, 'the refused frees counted, by kind');
     assert.equal(is.total - was.total, refused.double + refused.misaligned + refused.notInPool);
 
     for (const [i, index] of keep.entries()) {
