@@ -27,6 +27,7 @@ use core::ptr::NonNull;
 
 use crate::map::PoolStats;
 use crate::memory::{MemorySource, SystemMemory};
+use crate::region::block_shape;
 use crate::{FreeError, Pool, PoolError};
 
 /// The most regions a [`GrowingPool`] can have: region `k` holds `first_count · 2^k` blocks,
@@ -140,7 +141,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
             Some(PoolError::ZeroBlockSize)
         } else if first_count == 0 {
             Some(PoolError::ZeroBlockCount)
-        } else if block_stride(layout).is_none() {
+        } else if block_shape(layout).is_none() {
             Some(PoolError::TooLarge {
                 block_size: layout.size(),
                 block_count: first_count,
@@ -344,8 +345,8 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
 
     /// The usable size of each block in bytes.
     pub const fn block_size(&self) -> usize {
-        match block_stride(self.layout) {
-            Some(stride) => stride,
+        match block_shape(self.layout) {
+            Some((stride, _)) => stride,
             None => unreachable!(),
         }
     }
@@ -381,21 +382,6 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
             ..self.stats
         }
     }
-}
-
-/// The distance between blocks for `layout`, as [`Pool`] computes it.
-const fn block_stride(layout: Layout) -> Option<usize> {
-    let align = if layout.align() > align_of::<usize>() {
-        layout.align()
-    } else {
-        align_of::<usize>()
-    };
-    let size = if layout.size() > size_of::<usize>() {
-        layout.size()
-    } else {
-        size_of::<usize>()
-    };
-    size.checked_next_multiple_of(align)
 }
 
 impl<M: MemorySource + Clone> fmt::Debug for GrowingPool<M> {

@@ -13,7 +13,7 @@ use core::ptr::NonNull;
 
 use crate::map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
-use crate::region::{Location, Region};
+use crate::region::{block_shape, Location, Region};
 use crate::sanitizer;
 use crate::{FreeError, PoolError};
 
@@ -158,15 +158,10 @@ impl<M: MemorySource> Pool<M> {
         if block_count == 0 {
             return Err(PoolError::ZeroBlockCount);
         }
-        let align = layout.align().max(align_of::<usize>());
-        let stride = layout
-            .size()
-            .max(size_of::<usize>())
-            .checked_next_multiple_of(align)
-            .ok_or(PoolError::TooLarge {
-                block_size: layout.size(),
-                block_count,
-            })?;
+        let (stride, align) = block_shape(layout).ok_or(PoolError::TooLarge {
+            block_size: layout.size(),
+            block_count,
+        })?;
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
             region,

@@ -15,6 +15,7 @@
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
 //! caller has checked against [`Region::count`].
 
+use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::memory::MemorySource;
@@ -62,20 +63,10 @@ impl<M: MemorySource> Region<M> {
             block_size: stride,
             block_count: count,
         };
-        // State bytes, then up to `align - 1` bytes of padding, then the blocks.
-        let blocks_len = stride.checked_mul(count).ok_or(too_large)?;
-        let size = count
-            .checked_add(align - 1)
-            .and_then(|metadata| metadata.checked_add(blocks_len))
-            .filter(|&size| size <= isize::MAX as usize)
-            .ok_or(too_large)?;
-        let base = memory
-            .acquire(size)
-            .ok_or(PoolError::OutOfMemory { bytes: size })?;
-        let states_end = base.as_ptr().addr() + count;
-        let padding = states_end.next_multiple_of(align) - states_end;
-        // SAFETY: `count + padding + blocks_len <= size`, so this stays inside the region.
-        let blocks = unsafe { base.add(count + padding) };
+        // One state byte per block, then padding, then the blocks.
+        let Carved { base, size, blocks } =
+            carve(&mut memory, count, stride, align, count, too_large)?;
+        let blocks_len = stride * count; // `carve` checked that the region fits
         Ok(Region {
             memory,
             base,
@@ -254,6 +245,60 @@ const CACHE_LINE: usize = 64;
 fn colours(stride: usize) -> usize {
     let lines = (stride / CACHE_LINE).clamp(1, 64);
     1 << lines.ilog2()
+}
+
+/// A block's stride and alignment for `layout`: at least a `usize` (a free block holds a
+/// link) and aligned to at least a `usize`; `None` if the size overflows. Shared by every
+/// pool in the crate, so they all lay blocks out alike.
+pub(crate) const fn block_shape(layout: Layout) -> Option<(usize, usize)> {
+    let align = if layout.align() > align_of::<usize>() {
+        layout.align()
+    } else {
+        align_of::<usize>()
+    };
+    let size = if layout.size() > size_of::<usize>() {
+        layout.size()
+    } else {
+        size_of::<usize>()
+    };
+    match size.checked_next_multiple_of(align) {
+        Some(stride) => Some((stride, align)),
+        None => None,
+    }
+}
+
+/// A fresh region from [`carve`]: its start and size as the source gave them, and where the
+/// first block is.
+pub(crate) struct Carved {
+    pub(crate) base: NonNull<u8>,
+    pub(crate) size: usize,
+    pub(crate) blocks: NonNull<u8>,
+}
+
+/// Asks `memory` for one region laid out as `metadata` bytes, padding up to `align`, then
+/// `count` blocks of `stride` bytes; `too_large` is the error when that overflows `isize`.
+pub(crate) fn carve<M: MemorySource>(
+    memory: &mut M,
+    metadata: usize,
+    stride: usize,
+    align: usize,
+    count: usize,
+    too_large: PoolError,
+) -> Result<Carved, PoolError> {
+    let size = stride
+        .checked_mul(count)
+        .and_then(|blocks| blocks.checked_add(metadata))
+        .and_then(|size| size.checked_add(align - 1))
+        .filter(|&size| size <= isize::MAX as usize)
+        .ok_or(too_large)?;
+    let base = memory
+        .acquire(size)
+        .ok_or(PoolError::OutOfMemory { bytes: size })?;
+    let metadata_end = base.as_ptr().addr() + metadata;
+    let padding = metadata_end.next_multiple_of(align) - metadata_end;
+    // SAFETY: `metadata + padding + stride · count <= size`, so this stays inside the region.
+    let blocks = unsafe { base.add(metadata + padding) };
+    Ok(Carved { base, size, blocks })
 }
 
 /// The inverse of an odd number modulo `2^BITS`, by Newton's iteration: `x = odd` is right in

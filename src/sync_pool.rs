@@ -176,6 +176,7 @@ mod shared {
     use super::{FreeStack, NotInUse};
     use crate::map::{PoolStats, RejectedFrees};
     use crate::memory::{MemorySource, SystemMemory};
+    use crate::region::{block_shape, carve, Carved};
     use crate::{BlockState, FreeError, PoolError};
 
     /// A pool of equal-sized blocks that any number of threads can allocate from and free to
@@ -286,31 +287,16 @@ mod shared {
             if block_count >= super::EMPTY as usize {
                 return Err(too_large);
             }
-            let align = layout.align().max(align_of::<usize>());
-            let stride = layout
-                .size()
-                .max(size_of::<usize>())
-                .checked_next_multiple_of(align)
-                .ok_or(too_large)?;
+            let (stride, align) = block_shape(layout).ok_or(too_large)?;
             // Links (4 bytes each), then states (1 byte each), then padding, then blocks.
-            let metadata = block_count * 5;
-            let size = stride
-                .checked_mul(block_count)
-                .and_then(|blocks| blocks.checked_add(metadata + align - 1))
-                .filter(|&size| size <= isize::MAX as usize)
-                .ok_or(too_large)?;
-            let base = memory
-                .acquire(size)
-                .ok_or(PoolError::OutOfMemory { bytes: size })?;
+            let metadata = block_count.checked_mul(5).ok_or(too_large)?;
+            let Carved { base, size, blocks } =
+                carve(&mut memory, metadata, stride, align, block_count, too_large)?;
             if base.as_ptr().addr() % align_of::<AtomicU32>() != 0 {
                 // SAFETY: the pair just came from `acquire`, and nothing uses it.
                 unsafe { memory.release(base, size) };
                 return Err(PoolError::OutOfMemory { bytes: size });
             }
-            let metadata_end = base.as_ptr().addr() + metadata;
-            let padding = metadata_end.next_multiple_of(align) - metadata_end;
-            // SAFETY: `metadata + padding + stride·count <= size`: inside the region.
-            let blocks = unsafe { base.add(metadata + padding) };
             Ok(SyncPool {
                 memory,
                 base,
