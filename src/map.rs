@@ -86,7 +86,7 @@ impl RejectedFrees {
 ///  base                          blocks
 ///  │ state bytes │ padding │ block 0 │ block 1 │ … │     (base + size)
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RegionLayout {
     /// The region's first byte: the state byte of block 0.
     pub base: usize,

@@ -22,13 +22,7 @@ fn total_class_allocs() -> u64 {
 
 /// Whether `addr` lies in one of class `class`'s regions.
 fn in_class(class: usize, addr: usize) -> bool {
-    let mut regions = [RegionLayout {
-        base: 0,
-        size: 0,
-        blocks: 0,
-        stride: 0,
-        count: 0,
-    }; 48];
+    let mut regions = [RegionLayout::default(); memory_pool::MAX_REGIONS];
     let count = ALLOCATOR.class_regions(class, &mut regions);
     regions[..count]
         .iter()

@@ -194,13 +194,7 @@ fn the_memory_map_is_copied_out_without_allocating() {
         .collect();
     // SAFETY: as above.
     unsafe { allocator.dealloc(blocks[1], layout(64, 8)) };
-    let mut regions = [RegionLayout {
-        base: 0,
-        size: 0,
-        blocks: 0,
-        stride: 0,
-        count: 0,
-    }; 4];
+    let mut regions = [RegionLayout::default(); 4];
     assert_eq!(allocator.class_regions(4, &mut regions), 1);
     assert_eq!(regions[0].stride, 64);
     assert_eq!(regions[0].blocks, blocks[0].addr());
