@@ -46,7 +46,8 @@ fn page(pool: &Pool) -> String {
 "##,
         size = pool.block_size(),
     );
-    // The metadata part: one state byte per block, then padding up to the first block.
+    // The metadata part: padding up to the blocks' alignment, then one state byte per block
+    // right below the first block.
     let states: Vec<String> = pool
         .blocks()
         .map(|block| format!("{:02x}", block.state as u8))
@@ -55,10 +56,10 @@ fn page(pool: &Pool) -> String {
         svg,
         r##"<rect x="20" y="{ROW_Y}" width="{w}" height="{BLOCK_HEIGHT}" fill="#ede9fe" stroke="#5b21b6"/>
 <text x="{tx}" y="{y1}" font-size="13" text-anchor="middle" fill="#3b0764" font-weight="bold">metadata</text>
-<text x="{tx}" y="{y2}" font-size="11" text-anchor="middle" fill="#3b0764">{count} state bytes</text>
+<text x="{tx}" y="{y2}" font-size="11" text-anchor="middle" fill="#3b0764">{padding} padding, then</text>
 <text x="{tx}" y="{y3}" font-size="11" text-anchor="middle" fill="#3b0764" font-family="DejaVu Sans Mono, monospace">{bytes}</text>
 <text x="{tx}" y="{y3b}" font-size="11" text-anchor="middle" fill="#3b0764" font-family="DejaVu Sans Mono, monospace">{bytes2}</text>
-<text x="{tx}" y="{y4}" font-size="11" text-anchor="middle" fill="#3b0764">+{padding} padding</text>
+<text x="{tx}" y="{y4}" font-size="11" text-anchor="middle" fill="#3b0764">{count} state bytes</text>
 <text x="20" y="{ya}" font-size="11" fill="#374151" font-family="DejaVu Sans Mono, monospace">+0x0</text>
 "##,
         w = LEFT - 30,
@@ -136,7 +137,7 @@ fn page(pool: &Pool) -> String {
 <rect x="620" y="{ly}" width="16" height="16" fill="#bfdbfe" stroke="#1d4ed8"/><text x="642" y="{lt}">free (on the free list)</text>
 <rect x="820" y="{ly}" width="16" height="16" fill="url(#hatch)" stroke="#6b7280"/><text x="842" y="{lt}">never used</text>
 </g>
-<text x="20" y="{ny}" font-size="12" fill="#4b5563">The free list lives inside the free blocks: each holds the index of the next. alloc pops the head, free pushes onto it: O(1), no search, no header.</text>
+<text x="20" y="{ny}" font-size="12" fill="#4b5563">The free list lives inside the free blocks: each holds the address of the next. alloc pops the head, free pushes onto it: O(1), no search, no header.</text>
 </svg>"##,
         y = ROW_Y + BLOCK_HEIGHT + 40,
         chain = chain.join(" → "),

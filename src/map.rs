@@ -49,7 +49,8 @@ pub struct BlockInfo {
 pub struct PoolStats {
     /// Blocks handed out and not yet freed.
     pub in_use: usize,
-    /// The most blocks that were ever in use at once.
+    /// The most blocks that were ever in use at once. (Exact, unless a use-after-free
+    /// rewrote free-list links: then it may undercount. See `damaged_free_lists`.)
     pub peak_in_use: usize,
     /// Successful calls of `alloc`.
     pub total_allocs: u64,
@@ -83,16 +84,19 @@ impl RejectedFrees {
 /// Where a pool's region is and how it is laid out, as addresses.
 ///
 /// ```text
-///  base                          blocks
-///  │ state bytes │ padding │ block 0 │ block 1 │ … │     (base + size)
+///  base      states                blocks
+///  │ padding │ state bytes: `count` │ block 0 │ block 1 │ … │     (base + size)
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RegionLayout {
-    /// The region's first byte: the state byte of block 0.
+    /// The region's first byte.
     pub base: usize,
     /// The region's size in bytes, metadata and blocks together.
     pub size: usize,
-    /// The first block's address. `blocks - base` bytes are metadata (state bytes, padding).
+    /// The state bytes, one per block (`count` bytes, just below the first block). Before
+    /// them, up to `base`, is padding that puts the blocks on their alignment.
+    pub states: usize,
+    /// The first block's address. `blocks - base` bytes are metadata (padding, state bytes).
     pub blocks: usize,
     /// The distance from one block's start to the next (equal to the block size).
     pub stride: usize,

@@ -39,8 +39,10 @@ use crate::{FreeError, PoolError};
 /// ```
 pub struct Pool<M: MemorySource = SystemMemory> {
     region: Region<M>,
-    /// The free block `alloc` pops next, or `region.count()` when the free list is empty.
-    free_head: usize,
+    /// The free block `alloc` pops next, or `region.end()` when the free list is empty. An
+    /// address rather than an index, so that popping and pushing need no multiply: the
+    /// chain from one operation to the next is as short as a bare free list's.
+    free_head: *mut u8,
     /// Blocks below this index have been handed out at least once.
     next_never_used: usize,
     /// The counters. `stats.in_use` is not kept up to date here: it is always
@@ -164,8 +166,8 @@ impl<M: MemorySource> Pool<M> {
         })?;
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
+            free_head: region.end(),
             region,
-            free_head: block_count,
             next_never_used: 0,
             stats: PoolStats::default(),
         })
@@ -191,46 +193,68 @@ impl<M: MemorySource> Pool<M> {
     /// ```
     #[inline]
     pub fn alloc(&mut self) -> Option<NonNull<u8>> {
-        let count = self.region.count();
-        let index = if self.free_head < count {
-            let index = self.free_head;
-            // SAFETY: `index < count`, checked just above.
-            let (state, next) = unsafe { (self.region.state(index), self.region.link(index)) };
-            // A free block holds its state and a link to the next free block (or `count`).
-            // Anything else means it was written after it was freed: don't follow it.
-            if state != BlockState::Free as u8 || next > count {
-                return self.alloc_after_damage();
-            }
-            self.free_head = next;
-            index
-        } else if self.next_never_used < count {
-            self.next_never_used += 1;
-            self.next_never_used - 1
-        } else {
-            return None;
-        };
-        // SAFETY: both branches produce an index below `count`.
-        unsafe { self.region.set_state(index, BlockState::InUse) };
-        self.stats.total_allocs += 1;
-        // A new peak is rare after warm-up: a branch not taken stores nothing.
-        let in_use = self.in_use();
-        if in_use > self.stats.peak_in_use {
-            self.stats.peak_in_use = in_use;
+        let head = self.free_head;
+        let index = self.region.index_of(head.addr());
+        if index >= self.region.count() {
+            return self.alloc_never_used();
         }
-        // SAFETY: as above.
-        let block = unsafe { self.region.block(index) };
+        // SAFETY: `index < count`, so `head` is the start of block `index` (a block start
+        // inside the blocks is all `index_of` lets below `count`), and never null.
+        let block = unsafe { NonNull::new_unchecked(head) };
+        // A free block holds its state and a link to the next free block, checked like this
+        // when that one is popped in turn. Anything else means it was written after it was
+        // freed: don't follow it.
+        // SAFETY: `index < count`.
+        if unsafe { self.region.state(index) } != BlockState::Free as u8 {
+            return self.alloc_after_damage();
+        }
+        // SAFETY: `block` is block `index`, and it is free.
+        unsafe {
+            self.free_head = self.region.link(block);
+            self.region.set_state(index, BlockState::InUse);
+        }
+        self.stats.total_allocs += 1;
+        // No peak to update: see `alloc_never_used`.
+        sanitizer::block_handed_out(block, self.region.stride());
+        Some(block)
+    }
+
+    /// The free list is empty: hand out the next never-used block, if there is one.
+    ///
+    /// This is also the only place the peak can grow. A never-used block is handed out only
+    /// when the free list is empty, that is when every block handed out so far is in use; so
+    /// each time, the number in use equals the number of blocks ever used, and no later
+    /// moment can have more in use than that. (Only a use-after-free that rewrites free-list
+    /// links to lead back to blocks it cut off the list could; then the peak may undercount.)
+    #[inline]
+    fn alloc_never_used(&mut self) -> Option<NonNull<u8>> {
+        if self.free_head != self.region.end() {
+            return self.alloc_after_damage();
+        }
+        let index = self.next_never_used;
+        if index >= self.region.count() {
+            return None;
+        }
+        self.next_never_used += 1;
+        // SAFETY: `index < count`.
+        let block = unsafe {
+            self.region.set_state(index, BlockState::InUse);
+            self.region.block(index)
+        };
+        self.stats.total_allocs += 1;
+        self.stats.peak_in_use = self.stats.peak_in_use.max(self.in_use());
         sanitizer::block_handed_out(block, self.region.stride());
         Some(block)
     }
 
     /// The free list was damaged by a write to a free block: drop what is left of it (those
-    /// blocks stay marked free and are never handed out again) and carry on with the rest.
+    /// blocks stay marked free, off the list) and carry on with the never-used blocks.
     #[cold]
     #[inline(never)]
     fn alloc_after_damage(&mut self) -> Option<NonNull<u8>> {
         self.stats.damaged_free_lists += 1;
-        self.free_head = self.region.count();
-        self.alloc()
+        self.free_head = self.region.end();
+        self.alloc_never_used()
     }
 
     /// Gives a block back to the pool. O(1).
@@ -268,13 +292,14 @@ impl<M: MemorySource> Pool<M> {
         if unsafe { self.region.state(index) } != BlockState::InUse as u8 {
             return Err(self.refuse(block.as_ptr()));
         }
+        let block = self.region.reclaim(block);
         // SAFETY: `index < count` and the block was in use, so it is ours again to write.
         unsafe {
-            self.region.set_link(index, self.free_head);
+            self.region.set_link(block, self.free_head);
             self.region.set_state(index, BlockState::Free);
         }
         sanitizer::block_freed(block, self.region.stride());
-        self.free_head = index;
+        self.free_head = block.as_ptr();
         self.stats.total_frees += 1;
         Ok(())
     }
@@ -387,6 +412,35 @@ impl<M: MemorySource> Pool<M> {
         (index < self.block_count()).then(|| unsafe { self.region.block(index) })
     }
 
+    /// Where block `index` keeps its free-list link while it is free, or `None` if there is
+    /// no such block: the address of a word inside the block holding the address of the
+    /// next free block (or, at the end of the list, the address just past the last block).
+    ///
+    /// It is the block's first word, except in blocks of two cache lines or more, whose links
+    /// are staggered by whole cache lines from one block to the next (see the crate docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::Pool;
+    ///
+    /// let mut pool = Pool::new(32, 4)?;
+    /// let [a, b] = [(); 2].map(|_| pool.alloc().unwrap());
+    /// pool.free(a)?;
+    /// pool.free(b)?; // b is now the head, and its link points at a
+    /// let link = pool.link_address(1).unwrap();
+    /// assert_eq!(link, b.as_ptr() as usize);
+    /// // SAFETY: the link is an aligned word inside block b, which the pool owns (and which
+    /// // nobody writes while we look).
+    /// let next = unsafe { b.as_ptr().with_addr(link).cast::<usize>().read() };
+    /// assert_eq!(next, a.as_ptr() as usize);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn link_address(&self, index: usize) -> Option<usize> {
+        // SAFETY: the index is checked against the block count first.
+        (index < self.block_count()).then(|| unsafe { self.region.link_address(index) })
+    }
+
     /// A copy of the counters: in use, peak, allocations, frees and refused frees.
     ///
     /// # Examples
@@ -446,7 +500,7 @@ impl<M: MemorySource> Pool<M> {
     /// # Ok::<(), memory_pool::PoolError>(())
     /// ```
     pub fn free_list(&self) -> FreeList<'_, M> {
-        FreeList::new(&self.region, self.free_head)
+        FreeList::new(&self.region, self.region.index_of(self.free_head.addr()))
     }
 
     /// The index of the first never-used block: `alloc` takes it once the free list is
@@ -485,6 +539,7 @@ impl<M: MemorySource> Pool<M> {
         RegionLayout {
             base,
             size,
+            states: blocks - self.block_count(),
             blocks,
             stride: self.region.stride(),
             count: self.region.count(),

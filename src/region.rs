@@ -1,16 +1,17 @@
 //! The region: the one piece of memory a pool owns, and the only place that touches it.
 //!
 //! ```text
-//!  base                                   blocks
-//!  │ state bytes: one per block │ padding │ block 0 │ block 1 │ … │ block n-1 │
-//!  └──────── metadata ──────────┘         └──── n blocks of `stride` bytes ────┘
+//!  base                                 blocks
+//!  │ padding │ state bytes: one per block │ block 0 │ block 1 │ … │ block n-1 │
+//!            └──────── metadata ──────────┘└──── n blocks of `stride` bytes ────┘
 //! ```
 //!
 //! Each block's state ([`BlockState`]) is one byte, so checking a `free` is one load, and
 //! the bytes start as zero (= never used), so a fresh region needs no initialisation at all.
-//! A free block stores the index of the next free block in one of its words: the free list
+//! A free block stores the address of the next free block in one of its words: the free list
 //! costs no memory of its own. In blocks of two cache lines or more that word is *coloured*:
-//! block `i` keeps its link `i mod colours` cache lines into the block (see [`Region::link`]).
+//! it sits a few cache lines into the block, a different number for neighbouring blocks (see
+//! [`Region::link`]).
 //!
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
 //! caller has checked against [`Region::count`].
@@ -33,20 +34,59 @@ pub(crate) enum Location {
 }
 
 pub(crate) struct Region<M: MemorySource> {
-    memory: M,
-    base: NonNull<u8>,
-    size: usize,
+    // Every `alloc` and `free` reads these four words and nothing else of the region's
+    // description: loads, not arithmetic, are what a pool operation runs short of.
+    /// The first block; the state bytes are the `count` bytes just below it.
     blocks: NonNull<u8>,
-    stride: usize,
     count: usize,
-    /// `stride × count`: the addresses `blocks .. blocks + blocks_len` are blocks.
-    blocks_len: usize,
     /// `stride = odd · 2^shift`, and `inverse · odd ≡ 1 (mod 2^BITS)`: see [`Region::locate`].
     inverse: usize,
-    shift: u32,
-    /// `colours - 1`, a power of two minus one: block `i`'s link sits `(i & colour_mask)`
-    /// cache lines into the block. Zero for blocks under two cache lines.
-    colour_mask: usize,
+    shape: Shape,
+    // For everything else.
+    stride: usize,
+    /// `stride × count`: the addresses `blocks .. blocks + blocks_len` are blocks.
+    blocks_len: usize,
+    base: NonNull<u8>,
+    size: usize,
+    memory: M,
+}
+
+/// Three small numbers the hot paths need, packed in one word so they cost one load:
+/// `shift` (bits 0–7), `colour_shift` (bits 8–15) and `colour_bits` (bits 16–31).
+///
+/// `shift` sits lowest on purpose: a rotate by the whole word rotates by `shift`, because
+/// rotation amounts count modulo the word's bit width (and 256 is a multiple of 32 and 64).
+#[derive(Clone, Copy)]
+struct Shape(u32);
+
+const COLOURED: u32 = 1 << 7;
+
+impl Shape {
+    fn new(shift: u32, colour_shift: u32, colour_bits: usize) -> Shape {
+        debug_assert!(shift < 256 && colour_shift < 256 && colour_bits < 1 << 16);
+        let coloured = if colour_bits != 0 { COLOURED } else { 0 };
+        Shape(shift | coloured | colour_shift << 8 | (colour_bits as u32) << 16)
+    }
+
+    /// Whether links are coloured at all (blocks of two cache lines or more).
+    #[inline(always)]
+    fn coloured(self) -> bool {
+        self.0 & COLOURED != 0
+    }
+
+    /// Rotates `x` right by `shift`.
+    #[inline(always)]
+    fn rotate(self, x: usize) -> usize {
+        x.rotate_right(self.0)
+    }
+
+    /// Which bytes into the block at `addr` its free-list link sits:
+    /// `(addr >> colour_shift) & colour_bits`, a whole number of cache lines (see
+    /// [`Region::link_slot`]).
+    #[inline(always)]
+    fn link_offset(self, addr: usize) -> usize {
+        addr.wrapping_shr(self.0 >> 8) & (self.0 >> 16) as usize
+    }
 }
 
 impl<M: MemorySource> Region<M> {
@@ -76,8 +116,11 @@ impl<M: MemorySource> Region<M> {
             count,
             blocks_len,
             inverse: inverse_of_odd(stride >> stride.trailing_zeros()),
-            shift: stride.trailing_zeros(),
-            colour_mask: colours(stride) - 1,
+            shape: Shape::new(
+                stride.trailing_zeros(),
+                colour_shift(stride),
+                (colours(stride) - 1) * CACHE_LINE,
+            ),
         })
     }
 
@@ -117,7 +160,7 @@ impl<M: MemorySource> Region<M> {
     #[inline(always)]
     pub(crate) fn locate(&self, addr: usize) -> Location {
         let offset = addr.wrapping_sub(self.blocks.as_ptr().addr());
-        let index = offset.wrapping_mul(self.inverse).rotate_right(self.shift);
+        let index = self.index_of_offset(offset);
         if index < self.count {
             Location::BlockStart(index)
         } else if offset < self.blocks_len {
@@ -131,11 +174,46 @@ impl<M: MemorySource> Region<M> {
         }
     }
 
+    /// The block index `locate` finds for `addr` if it is a block start; some number at least
+    /// [`count`](Self::count) if it is not. The hot paths use this form: one compare decides.
+    #[inline(always)]
+    pub(crate) fn index_of(&self, addr: usize) -> usize {
+        self.index_of_offset(addr.wrapping_sub(self.blocks.as_ptr().addr()))
+    }
+
+    #[inline(always)]
+    fn index_of_offset(&self, offset: usize) -> usize {
+        self.shape.rotate(offset.wrapping_mul(self.inverse))
+    }
+
+    /// The free-list end mark: the address just past the last block. No block starts there,
+    /// and it is not zero, so neither a null nor a zeroed link can pass for it.
+    #[inline(always)]
+    pub(crate) fn end(&self) -> *mut u8 {
+        self.blocks.as_ptr().wrapping_add(self.blocks_len)
+    }
+
+    /// The same address as `ptr`, as a pointer into this region (with the region's
+    /// provenance): how a pointer a caller passed in, once `locate` has found it to be a
+    /// block start, becomes ours again. Costs no instruction.
+    #[inline(always)]
+    pub(crate) fn reclaim(&self, ptr: NonNull<u8>) -> NonNull<u8> {
+        self.blocks.with_addr(ptr.addr())
+    }
+
+    /// Where the state bytes start: `count` bytes below the first block. Computed from the
+    /// two words every operation loads anyway, rather than loaded as a third.
+    #[inline(always)]
+    fn states_start(&self) -> NonNull<u8> {
+        // SAFETY: `carve` left at least `count` bytes of metadata below the blocks.
+        unsafe { self.blocks.sub(self.count) }
+    }
+
     /// The state bytes, one per block, in address order.
     pub(crate) fn states(&self) -> &[u8] {
-        // SAFETY: the first `count` bytes of the region are the state bytes; they are
+        // SAFETY: the `count` bytes below the blocks are the state bytes; they are
         // initialised (the source zeroes them) and only written through `&mut self`.
-        unsafe { core::slice::from_raw_parts(self.base.as_ptr(), self.count) }
+        unsafe { core::slice::from_raw_parts(self.states_start().as_ptr(), self.count) }
     }
 
     /// Block `index`'s state byte.
@@ -147,7 +225,7 @@ impl<M: MemorySource> Region<M> {
     pub(crate) unsafe fn state(&self, index: usize) -> u8 {
         debug_assert!(index < self.count);
         // SAFETY: the caller checked `index < count`; state bytes are initialised.
-        unsafe { self.base.add(index).read() }
+        unsafe { self.states_start().add(index).read() }
     }
 
     /// Sets block `index`'s state byte.
@@ -159,7 +237,7 @@ impl<M: MemorySource> Region<M> {
     pub(crate) unsafe fn set_state(&mut self, index: usize, state: BlockState) {
         debug_assert!(index < self.count);
         // SAFETY: the caller checked `index < count`; we own the region mutably.
-        unsafe { self.base.add(index).write(state as u8) }
+        unsafe { self.states_start().add(index).write(state as u8) }
     }
 
     /// The start of block `index`.
@@ -174,57 +252,77 @@ impl<M: MemorySource> Region<M> {
         unsafe { self.blocks.add(index * self.stride) }
     }
 
-    /// Where free block `index` keeps its link: `(index & colour_mask)` cache lines in.
+    /// Where a free block keeps its link: a whole number of cache lines into the block,
+    /// picked by a few bits of the block's address.
     ///
     /// Why not always the first word: with 4 KiB blocks every block starts at the same offset
     /// of its page, so first words all map to the same cache set, and a batch of frees
     /// evicts its own links (measured 2–3× slower batches than at 64 bytes). Staggering the
-    /// link by one cache line per block spreads the links over `colours` sets, like slab
-    /// allocators "colour" their objects, without changing where blocks are.
+    /// link by one cache line from one block to the next spreads the links over `colours`
+    /// sets, like slab allocators "colour" their objects, without changing where blocks are.
+    /// The bits are the lowest ones that differ between neighbouring blocks
+    /// (`colour_shift`), so it costs a shift, a mask and an add: no multiply on the path
+    /// from one free block to the next.
+    ///
+    /// # Safety
+    ///
+    /// `block` is the start of one of this region's blocks.
+    #[inline(always)]
+    unsafe fn link_slot(&self, block: NonNull<u8>) -> NonNull<*mut u8> {
+        if !self.shape.coloured() {
+            return block.cast();
+        }
+        let offset = self.shape.link_offset(block.addr().get());
+        // SAFETY: `offset <= colour_bits <= stride - 64` (see `colours`), so the slot lies
+        // inside the block; it is a multiple of 64 into a pointer-aligned block.
+        unsafe { block.add(offset).cast::<*mut u8>() }
+    }
+
+    /// Where block `index` keeps its link (when it is free), as an address.
     ///
     /// # Safety
     ///
     /// `index < self.count()`.
-    #[inline(always)]
-    unsafe fn link_slot(&self, index: usize) -> NonNull<usize> {
-        let offset = (index & self.colour_mask) * CACHE_LINE;
-        // SAFETY: `offset + size_of::<usize>() <= stride` (see `colours`), so the slot lies
-        // inside block `index`; it is a multiple of 64 into a `usize`-aligned block.
-        unsafe { self.block(index).add(offset).cast::<usize>() }
+    pub(crate) unsafe fn link_address(&self, index: usize) -> usize {
+        // SAFETY: the caller checked `index`, so this is one of the region's blocks.
+        unsafe { self.link_slot(self.block(index)) }.addr().get()
     }
 
-    /// The free-list link stored in free block `index`: the index of the next free block.
+    /// The free-list link stored in a free block: the address of the next free block, or
+    /// [`end`](Self::end). Whatever the block holds is returned as it is: a use-after-free
+    /// may have written anything there, so callers check it before following it.
     ///
     /// # Safety
     ///
-    /// `index < self.count()`, and the block is free (its link slot holds a link, or at
-    /// least initialised bytes written by whoever used it last).
+    /// `block` is the start of one of this region's blocks, and the block is free (its link
+    /// slot holds a link, or at least initialised bytes written by whoever used it last).
     #[inline(always)]
-    pub(crate) unsafe fn link(&self, index: usize) -> usize {
-        // SAFETY: the slot is an aligned `usize` inside the block (`link_slot`); a free block
-        // is not handed out, so nobody else is writing it.
-        unsafe { self.link_slot(index).read() }
+    pub(crate) unsafe fn link(&self, block: NonNull<u8>) -> *mut u8 {
+        // SAFETY: the slot is an aligned pointer-sized word inside the block (`link_slot`); a
+        // free block is not handed out, so nobody else is writing it.
+        unsafe { self.link_slot(block).read() }
     }
 
-    /// Stores `next` as the free-list link of block `index`.
+    /// Stores `next` as the free-list link of `block`.
     ///
     /// # Safety
     ///
-    /// `index < self.count()`, and the block is being freed (no one else may use it now).
+    /// `block` is the start of one of this region's blocks, and it is being freed (no one
+    /// else may use it now).
     #[inline(always)]
-    pub(crate) unsafe fn set_link(&mut self, index: usize, next: usize) {
+    pub(crate) unsafe fn set_link(&mut self, block: NonNull<u8>, next: *mut u8) {
         // SAFETY: as for `link`; the block belongs to the pool again.
-        unsafe { self.link_slot(index).write(next) }
+        unsafe { self.link_slot(block).write(next) }
     }
 
-    /// Reads the link of block `index` if it is in range and free and the link is sound (a
-    /// block index, or `count` for the end), for introspection: exactly the blocks `alloc`
-    /// would pop.
+    /// If block `index` is free, the index of the block its link points to: the next block
+    /// `alloc` would pop, or [`count`](Self::count) or more where the list ends (at the end
+    /// mark, or at a link a use-after-free overwrote). For introspection.
     pub(crate) fn checked_link(&self, index: usize) -> Option<usize> {
         let free = *self.states().get(index)? == BlockState::Free as u8;
         // SAFETY: `index < count` (the `get` above) and the block is free.
-        free.then(|| unsafe { self.link(index) })
-            .filter(|&next| next <= self.count)
+        let next = free.then(|| unsafe { self.link(self.block(index)) })?;
+        Some(self.index_of(next.addr()))
     }
 }
 
@@ -245,6 +343,12 @@ const CACHE_LINE: usize = 64;
 fn colours(stride: usize) -> usize {
     let lines = (stride / CACHE_LINE).clamp(1, 64);
     1 << lines.ilog2()
+}
+
+/// How far to shift a block's address so that the lowest bit that differs between
+/// neighbouring blocks (the top bit of the stride) lands on bit 6, the first cache-line bit.
+fn colour_shift(stride: usize) -> u32 {
+    stride.ilog2().saturating_sub(CACHE_LINE.ilog2())
 }
 
 /// A block's stride and alignment for `layout`: at least a `usize` (a free block holds a
@@ -342,6 +446,24 @@ mod tests {
         }
         assert_eq!(colours(64), 1);
         assert_eq!(colours(4096), 64);
+    }
+
+    #[test]
+    fn a_packed_shape_rotates_by_its_shift_alone_and_offsets_inside_the_block() {
+        let stride_bits = usize::BITS - 1;
+        for shift in 0..stride_bits {
+            for stride in [1usize << shift, 3 << shift.min(stride_bits - 2)] {
+                let colour_bits = (colours(stride) - 1) * CACHE_LINE;
+                let shape = Shape::new(stride.trailing_zeros(), colour_shift(stride), colour_bits);
+                assert_eq!(shape.coloured(), colour_bits != 0, "stride {stride}");
+                for x in [1usize, 0x1234_5678, usize::MAX / 3] {
+                    let rotated = x.rotate_right(stride.trailing_zeros());
+                    assert_eq!(shape.rotate(x), rotated, "stride {stride}");
+                    let offset = shape.link_offset(x);
+                    assert!(offset % CACHE_LINE == 0 && offset <= colour_bits);
+                }
+            }
+        }
     }
 
     /// A stride whose region only just fits in `isize`, on 32-bit and 64-bit targets alike.

@@ -382,9 +382,9 @@ fn write_after_free_cannot_make_alloc_hand_out_a_bad_block() {
     let a = pool.alloc().unwrap();
     let b = pool.alloc().unwrap();
     pool.free(a).unwrap();
-    // A use-after-free bug overwrites the free-list link inside `a` with block b's index.
+    // A use-after-free bug overwrites the free-list link inside `a` with block b's address.
     // SAFETY: the block's memory is still mapped; this simulates a buggy program.
-    unsafe { a.cast::<usize>().write(1) };
+    unsafe { a.cast::<*mut u8>().write(b.as_ptr()) };
     // `a` itself is still free and fine to hand out; the damaged link is then detected...
     assert_eq!(pool.alloc(), Some(a));
     // ...and b, which is in use, is never handed out twice.
@@ -392,4 +392,35 @@ fn write_after_free_cannot_make_alloc_hand_out_a_bad_block() {
     assert_ne!(c, b);
     assert_eq!(pool.stats().damaged_free_lists, 1);
     assert_eq!(pool.in_use(), 3);
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn free_blocks_link_to_the_next_by_address_at_staggered_cache_lines() {
+    for (block_size, lines) in [(16, 1), (64, 1), (128, 2), (256, 4), (4096, 64), (4104, 64)] {
+        let count = 130;
+        let mut pool = Pool::new(block_size, count).unwrap();
+        let blocks: Vec<_> = (0..count).map(|_| pool.alloc().unwrap()).collect();
+        for &block in &blocks {
+            pool.free(block).unwrap();
+        }
+        let mut offsets = std::collections::BTreeSet::new();
+        for (index, &block) in blocks.iter().enumerate() {
+            let link = pool.link_address(index).unwrap();
+            let offset = link - block.as_ptr().addr();
+            assert!(offset % 64 == 0 && offset + size_of::<usize>() <= block_size);
+            offsets.insert(offset);
+            // Block i was pushed after block i - 1, so it links to it; block 0 ends the list.
+            let expected = match index {
+                0 => pool.layout().blocks + count * pool.block_size(),
+                _ => blocks[index - 1].as_ptr().addr(),
+            };
+            // SAFETY: the link is an aligned word inside a free block of the pool.
+            let next = unsafe { block.as_ptr().with_addr(link).cast::<usize>().read() };
+            assert_eq!(next, expected, "{block_size}: block {index}");
+        }
+        // Neighbouring blocks use every cache line a block of this size offers.
+        assert_eq!(offsets.len(), lines, "{block_size}");
+    }
+    assert_eq!(Pool::new(8, 1).unwrap().link_address(1), None);
 }

@@ -444,12 +444,12 @@ fn memory_map_matches_what_was_done() {
     let metadata = start - base;
     assert_eq!(
         pool.states_address().unwrap(),
-        base,
-        "the state bytes open the region"
+        start - 12,
+        "the state bytes are just below the blocks"
     );
     assert!(
         (12..12 + 4).contains(&metadata),
-        "12 state bytes, then padding to 4"
+        "padding to 4, then 12 state bytes"
     );
     assert_eq!(start % 4, 0);
     assert!(pool.region_size().unwrap() >= metadata + 12 * size);
@@ -603,6 +603,11 @@ export function useFromJavaScript(pool, memory) {
     expectEqual("nothing written", pool.readBytes(b, 3).join(), "9,8,7");
     expectEqual("indexOf", pool.indexOf(b + 5), 1);
     expectEqual("addressOf", pool.addressOf(1), b);
+    // Block 0 is the only free block: its link (its first word, in blocks this small) holds
+    // the end mark, the address just past the last block.
+    expectEqual("linkAddress", pool.linkAddress(0), a);
+    expectEqual("link in memory", new DataView(memory.buffer).getUint32(pool.linkAddress(0), true), pool.blocksStart + 4 * 64);
+    expectThrow("linkAddress(4)", () => pool.linkAddress(4), "there is no block 4");
 
     expectThrow("new Pool(NaN, 4)", () => new Pool(NaN, 4), "blockSize must be a whole number");
     expectThrow("new Pool(64, 1.5)", () => new Pool(64, 1.5), "blockCount must be a whole number");

@@ -93,6 +93,7 @@ export function misuseMatrix(pool, memory) {
         ["new Pool(64, x)", "blockCount", x => new Pool(64, x)],
         ["free(x)", "address", x => pool.free(x)],
         ["addressOf(x)", "index", x => pool.addressOf(x)],
+        ["linkAddress(x)", "index", x => pool.linkAddress(x)],
         ["indexOf(x)", "address", x => pool.indexOf(x)],
         ["readBytes(x, 1)", "address", x => pool.readBytes(x, 1)],
         ["readBytes(block, x)", "length", x => pool.readBytes(blocks[0], x)],
@@ -135,6 +136,7 @@ export function misuseMatrix(pool, memory) {
     rows += refuse(pool, memory, "readBytes of 65 bytes", () => pool.readBytes(blocks[0], 65), "65 bytes at ");
     rows += refuse(pool, memory, "writeBytes of an Array", () => pool.writeBytes(blocks[0], [1]), "bytes must be a Uint8Array");
     rows += refuse(pool, memory, "addressOf(8)", () => pool.addressOf(8), "there is no block 8");
+    rows += refuse(pool, memory, "linkAddress(8)", () => pool.linkAddress(8), "there is no block 8");
 
     // Pools that cannot exist: refused before any memory is taken.
     const impossible = [
@@ -206,10 +208,10 @@ extern "C" {
 fn every_bad_input_from_javascript_throws_a_clear_error_and_changes_nothing() {
     let pool = JsPool::new(64.0, 8.0).unwrap();
     match misuse_matrix(pool, wasm_memory()) {
-        // 8 arguments × 18 values, 14 frees, 5 reads/writes, 6 pools, 5 wrong `this`, 3 full
-        // allocs, and every method of a destroyed pool.
+        // 9 arguments × 18 values, 14 frees, 6 reads/writes/lookups, 6 pools, 5 wrong `this`,
+        // 3 full allocs, and every method of a destroyed pool.
         Ok(rows) => assert!(
-            rows >= 8.0 * 18.0 + 14.0 + 5.0 + 6.0 + 5.0 + 3.0 + 20.0,
+            rows >= 9.0 * 18.0 + 14.0 + 6.0 + 6.0 + 5.0 + 3.0 + 20.0,
             "{rows}"
         ),
         Err(error) => panic!(

@@ -126,8 +126,8 @@ enum Op {
     FreeAll {
         reversed: bool,
     },
-    /// A use-after-free bug: overwrite the free-list link in the first word of the n-th
-    /// block that has been freed. The pool must never hand out a block that is in use, or
+    /// A use-after-free bug: overwrite the free-list link of the n-th block that has been
+    /// freed (the first word of each of its first 64 cache lines, wherever the link is). The pool must never hand out a block that is in use, or
     /// one twice; it may lose the rest of its free list.
     Scribble {
         freed: u16,
@@ -138,11 +138,11 @@ enum Op {
 /// What a use-after-free writes over a free block's link.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Link {
-    /// A block index (often a real one: free, in use or never used).
+    /// The address of a block (often a real one: free, in use or never used).
     Index(u16),
-    /// The end-of-list mark.
+    /// The end-of-list mark: the address just past the last block.
     End,
-    /// The block's own index: a cycle.
+    /// The block's own address: a cycle.
     Itself,
     Any(usize),
 }
@@ -523,16 +523,29 @@ impl<M: MemorySource> Model<M> {
         let Some(&index) = self.free.get(n % self.free.len().max(1)) else {
             return;
         };
+        let address_of = |i: usize| {
+            i.wrapping_mul(self.stride)
+                .wrapping_add(self.first_block)
+        };
         let value = match link {
-            Link::Index(i) => i.into(),
-            Link::End => self.count,
-            Link::Itself => index,
+            Link::Index(i) => address_of(i.into()),
+            Link::End => address_of(self.count),
+            Link::Itself => address_of(index),
             Link::Any(value) => value,
         };
         let block = self.pool.block_ptr(index).expect("a free block");
-        // SAFETY: a free block is still mapped and aligned to a word; no one else is using
-        // it. This is the bug being simulated: writing to a block after freeing it.
-        unsafe { block.cast::<usize>().write(value) };
+        // A block keeps its link a whole number of cache lines in (at most 63): write the
+        // value where each of them starts.
+        for line in (0..self.stride.min(64 * 64)).step_by(64) {
+            // SAFETY: a free block is still mapped and aligned to a word, and `line` is inside
+            // it; no one else is using it. This is the bug being simulated: writing to a block
+            // after freeing it. (As a pointer with the block's provenance, as a program's
+            // stale pointer would have.)
+            unsafe {
+                let pointer = block.as_ptr().with_addr(value);
+                block.add(line).cast::<*mut u8>().write(pointer)
+            };
+        }
         self.scribbles += 1;
     }
 
@@ -659,8 +672,17 @@ impl<M: MemorySource> Model<M> {
             let damaged = self.pool.stats().damaged_free_lists;
             assert!(damaged >= self.stats.damaged_free_lists && damaged <= self.scribbles);
             self.stats.damaged_free_lists = damaged;
+            // Links rewritten to lead back to blocks an earlier rewrite cut off the list can
+            // put more blocks in use than the pool counted as its peak (documented): never
+            // more than the true peak.
+            let peak = self.pool.stats().peak_in_use;
+            assert!(peak <= self.stats.peak_in_use, "peak {peak} over the true peak");
+            let mut expected = self.stats;
+            expected.peak_in_use = peak;
+            assert_eq!(self.pool.stats(), expected);
+        } else {
+            assert_eq!(self.pool.stats(), self.stats);
         }
-        assert_eq!(self.pool.stats(), self.stats);
         assert_eq!(self.pool.in_use(), self.live.len());
         assert_eq!(self.pool.available(), self.count - self.live.len());
         assert_eq!(self.pool.next_never_used(), self.next_never_used);

@@ -155,7 +155,7 @@ impl JsPool {
         Ok(self.pool()?.stats().rejected.double_free as f64)
     }
 
-    /// The address of the region's first byte (the state byte of block 0).
+    /// The address of the region's first byte (padding, then the state bytes).
     #[wasm_bindgen(getter, js_name = regionBase)]
     pub fn region_base(&self) -> Result<usize, Error> {
         Ok(self.pool()?.layout().base)
@@ -177,8 +177,7 @@ impl JsPool {
     /// can view them live as `new Uint8Array(memory.buffer, statesAddress, blockCount)`.
     #[wasm_bindgen(getter, js_name = statesAddress)]
     pub fn states_address(&self) -> Result<usize, Error> {
-        // The state bytes open the region.
-        Ok(self.pool()?.layout().base)
+        Ok(self.pool()?.layout().states)
     }
 
     /// A copy of the state bytes, in address order.
@@ -211,6 +210,21 @@ impl JsPool {
         let pool = self.pool()?;
         pool.block_ptr(index)
             .map(|block| block.as_ptr().addr())
+            .ok_or_else(|| no_such_block(index, pool.block_count()))
+    }
+
+    /// Where block `index` keeps its free-list link while it is free: the address of a
+    /// 4-byte word inside the block that holds the address of the next free block (or, at
+    /// the end of the list, `blocksStart + blockCount × blockSize`).
+    ///
+    /// # Errors
+    ///
+    /// A bad number, or an index that is not below `blockCount`.
+    #[wasm_bindgen(js_name = linkAddress)]
+    pub fn link_address(&self, index: f64) -> Result<usize, Error> {
+        let index = to_usize(index, "index")?;
+        let pool = self.pool()?;
+        pool.link_address(index)
             .ok_or_else(|| no_such_block(index, pool.block_count()))
     }
 

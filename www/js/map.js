@@ -23,13 +23,14 @@ export function drawPoolMap(container, playground) {
   const leaks = new Set(playground.leaks ?? []);
   const view = new DataView(buffer);
 
-  // The metadata: the state bytes as they are in memory, then the padding.
+  // The metadata: padding up to the blocks' alignment, then the state bytes as they are in
+  // memory, right below block 0.
   const stateBytes = new Uint8Array(buffer, pool.statesAddress, count);
-  const padding = pool.blocksStart - pool.statesAddress - count;
+  const padding = pool.statesAddress - pool.regionBase;
   const metadata = el('div', { class: 'metadata', 'data-part': 'metadata' },
     el('p', { class: 'meta-title' },
       el('strong', {}, 'metadata'), ` at ${hex(pool.regionBase)}: `,
-      `${plural(count, 'state byte')} + ${plural(padding, 'byte')} of padding`),
+      `${plural(padding, 'byte')} of padding + ${plural(count, 'state byte')}`),
     el('ol', { class: 'state-bytes', 'aria-label': 'State bytes in memory, one per block' },
       [...stateBytes].map((byte, index) => el('li', {
         class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
@@ -54,10 +55,12 @@ export function drawPoolMap(container, playground) {
       parts.push(el('span', { class: 'b-bytes' }, `${requested}/${size} B`));
       label += `, ${requested} of ${size} bytes requested`;
     } else if (state === 1) {
-      // The link is the first word of the free block itself: read it from memory.
-      const next = view.getUint32(address, true);
-      const text = next === count ? 'next: end' : `next: #${next}`;
-      parts.push(el('span', { class: 'b-link' }, text));
+      // The link is a word inside the free block itself, holding the next free block's
+      // address: read it from memory, and name the block it points at.
+      const linkAt = pool.linkAddress(index);
+      const next = view.getUint32(linkAt, true);
+      parts.push(el('span', { class: 'b-link', title: `link at ${hex(linkAt)}: ${hex(next)}` },
+        `next: ${blockName(next, pool.blocksStart, size, count)}`));
       label += `, free list ${text}`;
     }
     if (freeList[0] === index) parts.push(el('span', { class: 'b-head' }, 'head'));
@@ -116,6 +119,15 @@ export function drawFreeListLinks(container) {
       'marker-end': 'url(#arrowhead)',
     }));
   }
+}
+
+/** What a free-list link points at: `#3` for block 3's address, `end` for the end mark (the
+ * address just past the last block), or the bare address if it is neither (a damaged link). */
+function blockName(address, blocksStart, size, count) {
+  const offset = address - blocksStart;
+  if (offset === count * size) return 'end';
+  if (offset >= 0 && offset < count * size && offset % size === 0) return `#${offset / size}`;
+  return hex(address);
 }
 
 /** The free list as a sentence: "head → #4 → #1 → end, then never-used blocks from #7". */

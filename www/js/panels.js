@@ -66,7 +66,10 @@ export function drawHex(container, playground) {
   rows.textContent = lines.join('\n');
   container.append(rows);
   if (state === 'free') {
+    const offset = pool.linkAddress(index) - address;
+    const where = offset === 0 ? 'in its first 4 bytes' : `in the 4 bytes at offset ${offset}`;
     container.append(el('p', { class: 'hint' },
-      'A free block holds the free-list link in its first 4 bytes (little-endian): the index of the next free block.'));
+      `A free block holds the free-list link ${where} (little-endian): the address of the next free block.` +
+      (offset === 0 ? '' : ' (Blocks of 128 bytes or more stagger their links by a 64-byte cache line, so that the links of many blocks do not crowd into the same cache set.)')));
   }
 }
