@@ -59,8 +59,8 @@ export function drawPoolMap(container, playground) {
       // address: read it from memory, and name the block it points at.
       const linkAt = pool.linkAddress(index);
       const next = view.getUint32(linkAt, true);
-      parts.push(el('span', { class: 'b-link', title: `link at ${hex(linkAt)}: ${hex(next)}` },
-        `next: ${blockName(next, pool.blocksStart, size, count)}`));
+      const text = `next: ${blockName(next, pool.blocksStart, size, count)}`;
+      parts.push(el('span', { class: 'b-link', title: `link at ${hex(linkAt)}: ${hex(next)}` }, text));
       label += `, free list ${text}`;
     }
     if (freeList[0] === index) parts.push(el('span', { class: 'b-head' }, 'head'));
