@@ -71,8 +71,9 @@ mod size_classes;
 mod sync_pool;
 mod typed;
 
-/// The wasm boundary: the pool exported to JavaScript (wasm32 only).
-#[cfg(target_arch = "wasm32")]
+/// The wasm boundary: the pool exported to JavaScript (wasm32 only, with the default `js`
+/// feature).
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod wasm;
 
 pub use error::{FreeError, PoolError};
