@@ -8,7 +8,7 @@ use core::iter::{Enumerate, FusedIterator};
 use core::slice;
 
 use crate::memory::{MemorySource, SystemMemory};
-use crate::region::Region;
+use crate::region::{Region, WaitingChunks};
 
 /// The state of one block, as stored in the pool's state bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,6 +102,10 @@ pub struct RegionLayout {
     pub stride: usize,
     /// The number of blocks.
     pub count: usize,
+    /// The blocks are grouped by where they start into chunks: pieces of memory of this many
+    /// bytes, aligned to it. Each chunk has its own free list, which ends with the chunk's
+    /// first address plus one (odd, so never a block).
+    pub chunk_bytes: usize,
 }
 
 /// Every block in address order; see [`Pool::blocks`](crate::Pool::blocks).
@@ -142,12 +146,13 @@ impl Iterator for Blocks<'_> {
 impl ExactSizeIterator for Blocks<'_> {}
 impl FusedIterator for Blocks<'_> {}
 
-/// The free list's block indices in the order `alloc` will pop them; see
-/// [`Pool::free_list`](crate::Pool::free_list).
+/// The freed blocks' indices in the order `alloc` will pop them: the current list, then the
+/// list of each chunk waiting its turn; see [`Pool::free_list`](crate::Pool::free_list).
 pub struct FreeList<'a, M: MemorySource = SystemMemory> {
     region: &'a Region<M>,
     next: usize,
     steps_left: usize,
+    waiting: WaitingChunks<'a, M>,
 }
 
 impl<'a, M: MemorySource> FreeList<'a, M> {
@@ -156,6 +161,7 @@ impl<'a, M: MemorySource> FreeList<'a, M> {
             region,
             next: head,
             steps_left: distinct_blocks(region, head),
+            waiting: region.waiting_chunks(),
         }
     }
 }
@@ -206,25 +212,30 @@ impl<M: MemorySource> Iterator for FreeList<'_, M> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        // `steps_left` ends the walk before it repeats a block, should a use-after-free have
-        // written a cycle into the list; `checked_link` ends it at the empty-list mark
-        // (`count`) or at anything not free.
-        self.steps_left = self.steps_left.checked_sub(1)?;
-        let index = self.next;
-        match self.region.checked_link(index) {
-            Some(next) => self.next = next,
-            None => {
-                self.steps_left = 0;
-                return None;
+        // `steps_left` ends a list's walk before it repeats a block, should a use-after-free
+        // have written a cycle into it; `checked_link` ends it at the end mark or at anything
+        // not free. Then `alloc` goes on with the next waiting chunk, and so does this.
+        loop {
+            while self.steps_left == 0 {
+                self.next = self.waiting.next()?;
+                self.steps_left = distinct_blocks(self.region, self.next);
             }
+            self.steps_left -= 1;
+            let index = self.next;
+            // (`distinct_blocks` counted only free blocks, so this is always `Some`.)
+            if let Some(next) = self.region.checked_link(index) {
+                self.next = next;
+                return Some(index);
+            }
+            self.steps_left = 0;
         }
-        Some(index)
     }
 }
 
 impl<M: MemorySource> FusedIterator for FreeList<'_, M> {}
 
 impl<M: MemorySource> fmt::Debug for FreeList<'_, M> {
+    // (The waiting chunks are not shown: `next` is what `alloc` takes first.)
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FreeList")
             .field("next", &self.next)

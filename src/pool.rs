@@ -2,10 +2,16 @@
 //!
 //! Blocks come from two places. Never-used blocks are taken in address order by bumping an
 //! index (`next_never_used`), so creating a pool touches none of its blocks. Blocks that come
-//! back go on the free list, a stack threaded through the free blocks themselves, and are
+//! back go on a free list, a stack threaded through the free blocks themselves, and are
 //! handed out again first (the most recently freed block is the one most likely still in the
 //! cache). Each block's state byte says whether it is never used, free or in use, which is
 //! what lets `free` refuse a double free in one load instead of a search.
+//!
+//! In a large pool there is one free list per chunk (16 KiB of blocks). `alloc` pops from the
+//! *current* chunk's list, which the pool keeps at hand; a block of the current chunk goes back
+//! onto it, a block of another chunk onto that chunk's own list. When the current list runs
+//! out, the pool takes the next chunk that has free blocks. So the blocks handed out one after
+//! another are neighbours, however scattered the frees were (see `region.rs`).
 
 use core::alloc::Layout;
 use core::fmt;
@@ -13,7 +19,7 @@ use core::ptr::NonNull;
 
 use crate::map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
-use crate::region::{block_shape, Location, Region};
+use crate::region::{block_shape, pool_region_size, Location, Region, CHUNK_BYTES};
 use crate::sanitizer;
 use crate::{FreeError, PoolError};
 
@@ -39,9 +45,10 @@ use crate::{FreeError, PoolError};
 /// ```
 pub struct Pool<M: MemorySource = SystemMemory> {
     region: Region<M>,
-    /// The free block `alloc` pops next, or `region.end()` when the free list is empty. An
-    /// address rather than an index, so that popping and pushing need no multiply: the
-    /// chain from one operation to the next is as short as a bare free list's.
+    /// The free block `alloc` pops next: the head of the current chunk's list, or that chunk's
+    /// end mark when it is empty (so it always says which chunk is current). An address
+    /// rather than an index, so that popping and pushing need no multiply: the chain from one
+    /// operation to the next is as short as a bare free list's.
     free_head: *mut u8,
     /// Blocks below this index have been handed out at least once.
     next_never_used: usize,
@@ -83,6 +90,32 @@ impl Pool {
     /// ```
     pub fn new(block_size: usize, block_count: usize) -> Result<Pool, PoolError> {
         Pool::new_in(block_size, block_count, SystemMemory)
+    }
+
+    /// How many bytes [`Pool::new_in`] asks its memory source for, for `block_count` blocks of
+    /// `block_size` bytes (the blocks, a state byte per block, the chunk lists, and room to
+    /// align the blocks wherever the memory starts); `None` when that does not fit in an
+    /// `isize`. Use it to size the buffer of a [`SliceMemory`](crate::SliceMemory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{Pool, SliceMemory};
+    ///
+    /// const BYTES: usize = Pool::region_size(64, 10).unwrap();
+    /// let mut buffer = [0u8; BYTES];
+    /// let pool = Pool::new_in(64, 10, SliceMemory::new(&mut buffer))?;
+    /// assert_eq!(pool.layout().size, BYTES);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub const fn region_size(block_size: usize, block_count: usize) -> Option<usize> {
+        let Ok(layout) = Layout::from_size_align(block_size, align_of::<usize>()) else {
+            return None;
+        };
+        match block_shape(layout) {
+            Some((stride, align)) => pool_region_size(stride, align, block_count),
+            None => None,
+        }
     }
 
     /// Creates a pool whose blocks fit `layout`: at least its size, aligned to its alignment.
@@ -166,7 +199,7 @@ impl<M: MemorySource> Pool<M> {
         })?;
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
-            free_head: region.end(),
+            free_head: region.end_mark(0),
             region,
             next_never_used: 0,
             stats: PoolStats::default(),
@@ -193,21 +226,28 @@ impl<M: MemorySource> Pool<M> {
     /// ```
     #[inline]
     pub fn alloc(&mut self) -> Option<NonNull<u8>> {
+        self.pop().or_else(|| self.alloc_slow())
+    }
+
+    /// Pops the head of the current list, or `None` if the list is empty or its head is not a
+    /// free block.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<NonNull<u8>> {
         let head = self.free_head;
         let index = self.region.index_of(head.addr());
+        // A block start inside the blocks is all `index_of` lets below `count`.
         if index >= self.region.count() {
-            return self.alloc_never_used();
+            return None;
         }
-        // SAFETY: `index < count`, so `head` is the start of block `index` (a block start
-        // inside the blocks is all `index_of` lets below `count`), and never null.
-        let block = unsafe { NonNull::new_unchecked(head) };
         // A free block holds its state and a link to the next free block, checked like this
         // when that one is popped in turn. Anything else means it was written after it was
         // freed: don't follow it.
         // SAFETY: `index < count`.
         if unsafe { self.region.state(index) } != BlockState::Free as u8 {
-            return self.alloc_after_damage();
+            return None;
         }
+        // SAFETY: `head` is the start of block `index`, so not null.
+        let block = unsafe { NonNull::new_unchecked(head) };
         // SAFETY: `block` is block `index`, and it is free.
         unsafe {
             self.free_head = self.region.link(block);
@@ -219,18 +259,37 @@ impl<M: MemorySource> Pool<M> {
         Some(block)
     }
 
-    /// The free list is empty: hand out the next never-used block, if there is one.
+    /// The current list is empty (or damaged): take the next chunk with free blocks, or else a
+    /// never-used block. Once per chunk's worth of blocks, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self) -> Option<NonNull<u8>> {
+        loop {
+            if !self.region.is_end_mark(self.free_head) {
+                // Not an end mark, so `pop` found the head was not a free block: a
+                // use-after-free wrote over a link. Drop what is left of this list (those
+                // blocks stay marked free, off every list) and carry on.
+                self.stats.damaged_free_lists += 1;
+                self.free_head = self.region.end_mark(0);
+            }
+            let Some(list) = self.region.pop_chunk() else {
+                return self.alloc_never_used();
+            };
+            self.free_head = list;
+            if let Some(block) = self.pop() {
+                return Some(block);
+            }
+        }
+    }
+
+    /// No freed block is waiting on any list: hand out the next never-used block, if any.
     ///
     /// This is also the only place the peak can grow. A never-used block is handed out only
-    /// when the free list is empty, that is when every block handed out so far is in use; so
+    /// when no list holds a block, that is when every block handed out so far is in use; so
     /// each time, the number in use equals the number of blocks ever used, and no later
     /// moment can have more in use than that. (Only a use-after-free that rewrites free-list
-    /// links to lead back to blocks it cut off the list could; then the peak may undercount.)
-    #[inline]
+    /// links to lead back to blocks it cut off a list could; then the peak may undercount.)
     fn alloc_never_used(&mut self) -> Option<NonNull<u8>> {
-        if self.free_head != self.region.end() {
-            return self.alloc_after_damage();
-        }
         let index = self.next_never_used;
         if index >= self.region.count() {
             return None;
@@ -241,20 +300,14 @@ impl<M: MemorySource> Pool<M> {
             self.region.set_state(index, BlockState::InUse);
             self.region.block(index)
         };
+        // Every list is empty, so the block's chunk can become the current one for free: its
+        // neighbours, when they come back, go straight onto the list `alloc` pops.
+        let chunk = self.region.chunk_of(block.addr().get());
+        self.free_head = self.region.end_mark(chunk);
         self.stats.total_allocs += 1;
         self.stats.peak_in_use = self.stats.peak_in_use.max(self.in_use());
         sanitizer::block_handed_out(block, self.region.stride());
         Some(block)
-    }
-
-    /// The free list was damaged by a write to a free block: drop what is left of it (those
-    /// blocks stay marked free, off the list) and carry on with the never-used blocks.
-    #[cold]
-    #[inline(never)]
-    fn alloc_after_damage(&mut self) -> Option<NonNull<u8>> {
-        self.stats.damaged_free_lists += 1;
-        self.free_head = self.region.end();
-        self.alloc_never_used()
     }
 
     /// Gives a block back to the pool. O(1).
@@ -283,23 +336,35 @@ impl<M: MemorySource> Pool<M> {
     /// pool.free(block)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
-        let Location::BlockStart(index) = self.region.locate(block.as_ptr().addr()) else {
+        // Below `count` exactly for a block start (see `Region::locate`); `refuse` says what
+        // anything else is.
+        let index = self.region.index_of(block.as_ptr().addr());
+        if index >= self.region.count() {
             return Err(self.refuse(block.as_ptr()));
-        };
-        // SAFETY: `locate` only returns indices below `count`.
+        }
+        // SAFETY: `index < count`.
         if unsafe { self.region.state(index) } != BlockState::InUse as u8 {
             return Err(self.refuse(block.as_ptr()));
         }
         let block = self.region.reclaim(block);
+        let addr = block.addr().get();
         // SAFETY: `index < count` and the block was in use, so it is ours again to write.
         unsafe {
-            self.region.set_link(block, self.free_head);
+            if self.region.same_chunk(addr, self.free_head.addr()) {
+                self.region.set_link(block, self.free_head);
+                self.free_head = block.as_ptr();
+            } else {
+                self.region
+                    .push_onto_chunk(self.region.chunk_of(addr), block);
+            }
             self.region.set_state(index, BlockState::Free);
         }
-        sanitizer::block_freed(block, self.region.stride());
-        self.free_head = block.as_ptr();
+        // (Arithmetic only, and unused outside AddressSanitizer builds: compiled away there.)
+        // SAFETY: `index < count`.
+        let link_offset = unsafe { self.region.link_address(index) } - block.addr().get();
+        sanitizer::block_freed(block, self.region.stride(), link_offset);
         self.stats.total_frees += 1;
         Ok(())
     }
@@ -543,6 +608,7 @@ impl<M: MemorySource> Pool<M> {
             blocks,
             stride: self.region.stride(),
             count: self.region.count(),
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }

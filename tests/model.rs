@@ -49,10 +49,22 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
     for op in ops {
         let map_before: Vec<BlockState> = pool.blocks().map(|b| b.state).collect();
         let free_list_before: Vec<usize> = pool.free_list().collect();
+        let never_used_before = pool.next_never_used();
         let mut rejected = false;
         match *op {
             Op::Alloc => match pool.alloc() {
                 Some(block) => {
+                    // The pool hands out what its free list said comes next (across all the
+                    // chunks' lists), and only then never-used blocks, in address order.
+                    let expected = free_list_before
+                        .first()
+                        .copied()
+                        .unwrap_or(never_used_before);
+                    assert_eq!(
+                        pool.check(block.as_ptr()),
+                        Ok(expected),
+                        "not the next block"
+                    );
                     let addr = block.as_ptr() as usize;
                     assert!(!live.contains_key(&addr), "block handed out twice");
                     assert_eq!(addr % core::mem::align_of::<usize>(), 0);
@@ -118,6 +130,13 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
         assert_eq!(pool.stats().peak_in_use, peak);
         let in_use: Vec<usize> = pool.leaks().map(|b| b.addr).collect();
         assert_eq!(in_use, live.keys().copied().collect::<Vec<_>>());
+        // Every freed block is on exactly one of the lists: none lost, none twice.
+        let mut listed: Vec<usize> = pool.free_list().collect();
+        listed.sort_unstable();
+        let first = pool.layout().blocks;
+        let mut free: Vec<usize> = freed.iter().map(|addr| (addr - first) / size).collect();
+        free.sort_unstable();
+        assert_eq!(listed, free, "the free lists lost or repeated a block");
         // ...and every live block still holds its own pattern.
         for (&addr, &(block, id)) in &live {
             // SAFETY: live blocks are ours and fully written.
@@ -142,6 +161,16 @@ proptest! {
     #[test]
     fn pool_matches_model_on_system_memory(
         block_size in 1usize..200,
+        block_count in 1usize..64,
+        ops in prop::collection::vec(op(), 0..MAX_OPS),
+    ) {
+        run(Pool::<SystemMemory>::new(block_size, block_count).unwrap(), &ops);
+    }
+
+    /// Blocks up to 4 KiB in pools up to 256 KiB: many chunks, each with its own list.
+    #[test]
+    fn pool_of_many_chunks_matches_model(
+        block_size in 1usize..4096,
         block_count in 1usize..64,
         ops in prop::collection::vec(op(), 0..MAX_OPS),
     ) {

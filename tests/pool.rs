@@ -370,7 +370,7 @@ fn slice_memory_source_serves_a_pool_and_refuses_a_second() {
     assert_eq!(
         Pool::new_in(32, 16, SliceMemory::new(&mut small)).unwrap_err(),
         PoolError::OutOfMemory {
-            bytes: 16 + (align_of::<usize>() - 1) + 32 * 16
+            bytes: Pool::region_size(32, 16).unwrap()
         }
     );
 }
@@ -396,31 +396,46 @@ fn write_after_free_cannot_make_alloc_hand_out_a_bad_block() {
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn free_blocks_link_to_the_next_by_address_at_staggered_cache_lines() {
+fn free_blocks_link_to_the_next_of_their_chunk_by_address_at_staggered_cache_lines() {
     for (block_size, lines) in [(16, 1), (64, 1), (128, 2), (256, 4), (4096, 64), (4104, 64)] {
-        let count = 130;
+        let count = 300;
         let mut pool = Pool::new(block_size, count).unwrap();
+        let layout = pool.layout();
         let blocks: Vec<_> = (0..count).map(|_| pool.alloc().unwrap()).collect();
         for &block in &blocks {
             pool.free(block).unwrap();
         }
+        // Chunks are aligned pieces of memory: a block's is where its address points.
+        let chunk_of = |addr: usize| addr / layout.chunk_bytes;
         let mut offsets = std::collections::BTreeSet::new();
+        let mut last_in_chunk = std::collections::BTreeMap::new();
         for (index, &block) in blocks.iter().enumerate() {
+            let addr = block.as_ptr().addr();
             let link = pool.link_address(index).unwrap();
-            let offset = link - block.as_ptr().addr();
+            let offset = link - addr;
             assert!(offset % 64 == 0 && offset + size_of::<usize>() <= block_size);
             offsets.insert(offset);
-            // Block i was pushed after block i - 1, so it links to it; block 0 ends the list.
-            let expected = match index {
-                0 => pool.layout().blocks + count * pool.block_size(),
-                _ => blocks[index - 1].as_ptr().addr(),
-            };
+            // Blocks were freed in address order, each onto its own chunk's list: it links to
+            // the block freed before it in the same chunk, or to its chunk's end mark (the
+            // chunk's first address plus one) if it was the first.
+            let chunk = chunk_of(addr);
+            let end_mark = chunk * layout.chunk_bytes + 1;
+            let expected = last_in_chunk.insert(chunk, addr).unwrap_or(end_mark);
             // SAFETY: the link is an aligned word inside a free block of the pool.
             let next = unsafe { block.as_ptr().with_addr(link).cast::<usize>().read() };
             assert_eq!(next, expected, "{block_size}: block {index}");
         }
         // Neighbouring blocks use every cache line a block of this size offers.
         assert_eq!(offsets.len(), lines, "{block_size}");
+        // Every freed block is on one of the lists, once, and they come back in that order.
+        let listed: Vec<usize> = pool.free_list().collect();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..count).collect::<Vec<_>>(), "{block_size}");
+        for expected in listed {
+            let block = pool.alloc().unwrap();
+            assert_eq!(pool.check(block.as_ptr()), Ok(expected));
+        }
     }
     assert_eq!(Pool::new(8, 1).unwrap().link_address(1), None);
 }
