@@ -352,12 +352,16 @@ impl<M: MemorySource> Pool<M> {
         let addr = block.addr().get();
         // SAFETY: `index < count` and the block was in use, so it is ours again to write.
         unsafe {
+            // Onto the current list if the block is in the current chunk, else onto its own
+            // chunk's list; either way it links to the list's old head.
             if self.region.same_chunk(addr, self.free_head.addr()) {
                 self.region.set_link(block, self.free_head);
                 self.free_head = block.as_ptr();
             } else {
-                self.region
+                let next = self
+                    .region
                     .push_onto_chunk(self.region.chunk_of(addr), block);
+                self.region.set_link(block, next);
             }
             self.region.set_state(index, BlockState::Free);
         }

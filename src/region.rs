@@ -389,28 +389,27 @@ impl<M: MemorySource> Region<M> {
         p.addr() % CHUNK_BYTES == 1 && self.chunk_of(p.addr()) < self.chunks
     }
 
-    /// Pushes `block` onto its chunk's own list (not the list being handed out from). A chunk
-    /// whose list was empty goes onto the stack of chunks with free blocks, so every chunk
+    /// Makes `block` the head of its chunk's own list (not the list being handed out from)
+    /// and returns what it must link to: the old head, or the chunk's end mark if the list
+    /// was empty. Such a chunk goes onto the stack of chunks with free blocks, so every chunk
     /// with a non-empty list is on the stack exactly once.
     ///
     /// # Safety
     ///
-    /// `block` is the start of a block of chunk `chunk`, and it is being freed.
+    /// `chunk` is the chunk of one of this region's blocks.
     #[inline]
-    pub(crate) unsafe fn push_onto_chunk(&mut self, chunk: usize, block: NonNull<u8>) {
-        // SAFETY: `chunk` is a chunk of this region (the caller's block is in it), so its head
-        // and stack link are inside the arrays; the block is ours to write.
+    pub(crate) unsafe fn push_onto_chunk(&mut self, chunk: usize, block: NonNull<u8>) -> *mut u8 {
+        // SAFETY: `chunk` is a chunk of this region, so its head and stack link are inside the
+        // arrays.
         unsafe {
             let head = self.chunk_heads.add(chunk);
-            let old = head.read();
-            if old.is_null() {
-                self.set_link(block, self.end_mark(chunk));
-                self.chunk_below.add(chunk).write(self.stack_top);
-                self.stack_top = chunk;
-            } else {
-                self.set_link(block, old);
+            let old = head.replace(block.as_ptr());
+            if !old.is_null() {
+                return old;
             }
-            head.write(block.as_ptr());
+            self.chunk_below.add(chunk).write(self.stack_top);
+            self.stack_top = chunk;
+            self.end_mark(chunk)
         }
     }
 
