@@ -52,9 +52,11 @@
 //!
 //! The region holds one state byte per block, then the blocks. Blocks never used so far are
 //! handed out in address order by bumping an index, so creation touches nothing; freed blocks
-//! form a stack (the free list) whose links, each the address of the next free block, live
-//! inside the free blocks themselves ([`Pool::link_address`] says where). The pool uses no
-//! other memory, so it does not depend on a global allocator.
+//! form stacks (free lists) whose links, each the address of the next free block, live
+//! inside the free blocks themselves ([`Pool::link_address`] says where). There is one list
+//! per 16 KiB chunk of memory, and `alloc` takes from one chunk's list at a time, so blocks
+//! handed out in a row are neighbours. The pool uses no other memory, so it does not depend
+//! on a global allocator.
 //! [`Pool::blocks`], [`Pool::free_list`], [`Pool::stats`] and [`Pool::leaks`] show all of it.
 
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -103,8 +103,8 @@ pub struct RegionLayout {
     /// The number of blocks.
     pub count: usize,
     /// The blocks are grouped by where they start into chunks: pieces of memory of this many
-    /// bytes, aligned to it. Each chunk has its own free list, which ends with the chunk's
-    /// first address plus one (odd, so never a block).
+    /// bytes, aligned to it. Each chunk has its own free list, which ends with an odd address
+    /// (one of the chunk's blocks plus one: never a block).
     pub chunk_bytes: usize,
 }
 

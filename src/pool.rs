@@ -45,8 +45,9 @@ use crate::{FreeError, PoolError};
 /// ```
 pub struct Pool<M: MemorySource = SystemMemory> {
     region: Region<M>,
-    /// The free block `alloc` pops next: the head of the current chunk's list, or that chunk's
-    /// end mark when it is empty (so it always says which chunk is current). An address
+    /// The free block `alloc` pops next: the head of the current chunk's list, or an end mark
+    /// (an odd address in that chunk) when it is empty, so it always says which chunk is
+    /// current. An address
     /// rather than an index, so that popping and pushing need no multiply: the chain from one
     /// operation to the next is as short as a bare free list's.
     free_head: *mut u8,
@@ -199,7 +200,7 @@ impl<M: MemorySource> Pool<M> {
         })?;
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
-            free_head: region.end_mark(0),
+            free_head: region.end_mark_at(region.addresses().2),
             region,
             next_never_used: 0,
             stats: PoolStats::default(),
@@ -266,11 +267,7 @@ impl<M: MemorySource> Pool<M> {
     fn alloc_slow(&mut self) -> Option<NonNull<u8>> {
         loop {
             if !self.region.is_end_mark(self.free_head) {
-                // Not an end mark, so `pop` found the head was not a free block: a
-                // use-after-free wrote over a link. Drop what is left of this list (those
-                // blocks stay marked free, off every list) and carry on.
-                self.stats.damaged_free_lists += 1;
-                self.free_head = self.region.end_mark(0);
+                self.drop_damaged_list();
             }
             let Some(list) = self.region.pop_chunk() else {
                 return self.alloc_never_used();
@@ -280,6 +277,16 @@ impl<M: MemorySource> Pool<M> {
                 return Some(block);
             }
         }
+    }
+
+    /// Not an end mark, so `pop` found the head was not a free block: a use-after-free wrote
+    /// over a link. Drop what is left of this list (those blocks stay marked free, off every
+    /// list) and carry on with the next.
+    #[cold]
+    #[inline(never)]
+    fn drop_damaged_list(&mut self) {
+        self.stats.damaged_free_lists += 1;
+        self.free_head = self.region.end_mark_at(self.region.addresses().2);
     }
 
     /// No freed block is waiting on any list: hand out the next never-used block, if any.
@@ -302,8 +309,7 @@ impl<M: MemorySource> Pool<M> {
         };
         // Every list is empty, so the block's chunk can become the current one for free: its
         // neighbours, when they come back, go straight onto the list `alloc` pops.
-        let chunk = self.region.chunk_of(block.addr().get());
-        self.free_head = self.region.end_mark(chunk);
+        self.free_head = self.region.end_mark_at(block.addr().get());
         self.stats.total_allocs += 1;
         self.stats.peak_in_use = self.stats.peak_in_use.max(self.in_use());
         sanitizer::block_handed_out(block, self.region.stride());
@@ -354,14 +360,15 @@ impl<M: MemorySource> Pool<M> {
         unsafe {
             // Onto the current list if the block is in the current chunk, else onto its own
             // chunk's list; either way it links to the list's old head.
+            let link = self.region.link_slot(block);
             if self.region.same_chunk(addr, self.free_head.addr()) {
-                self.region.set_link(block, self.free_head);
+                link.write(self.free_head);
                 self.free_head = block.as_ptr();
             } else {
-                let next = self
-                    .region
-                    .push_onto_chunk(self.region.chunk_of(addr), block);
-                self.region.set_link(block, next);
+                link.write(
+                    self.region
+                        .push_onto_chunk(self.region.chunk_of(addr), block),
+                );
             }
             self.region.set_state(index, BlockState::Free);
         }

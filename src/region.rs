@@ -18,8 +18,9 @@
 //! time, so blocks handed out one after another lie close together even when they were freed
 //! in random order (mimalloc keeps a free list per page for the same reason). The lists of the
 //! other chunks wait in the metadata: a head per chunk, and a stack of the chunks whose list
-//! is not empty. Each list ends with its chunk's *end mark*, the chunk's first address plus
-//! one: odd, so never a block, and it still says which chunk the (empty) list belongs to.
+//! is not empty. Each list ends with an *end mark*: the address of one of its chunk's blocks
+//! plus one, odd, so never a block, and it still says which chunk the (empty) list belongs
+//! to.
 //!
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
 //! caller has checked against [`Region::count`].
@@ -57,9 +58,8 @@ pub(crate) struct Region<M: MemorySource> {
     chunk_below: NonNull<usize>,
     /// The chunk on top of that stack, or [`NO_CHUNK`].
     stack_top: usize,
-    /// Chunk `i` is the 16 KiB from `(first_chunk + i) × CHUNK_BYTES`, for `i < chunks`.
+    /// Chunk `i` is the 16 KiB from `(first_chunk + i) × CHUNK_BYTES`.
     first_chunk: usize,
-    chunks: usize,
     // For everything else.
     stride: usize,
     /// `stride × count`: the addresses `blocks .. blocks + blocks_len` are blocks.
@@ -129,6 +129,7 @@ impl<M: MemorySource> Region<M> {
             carve(&mut memory, metadata, stride, align, count, too_large)?;
         let first = blocks.as_ptr().addr();
         let first_chunk = first / CHUNK_BYTES;
+        // (`metadata_size` made room for every chunk the blocks can start in.)
         let chunks = (first + stride * (count - 1)) / CHUNK_BYTES - first_chunk + 1;
         let word = size_of::<usize>();
         let lists_end = (first - count) & !(word - 1);
@@ -158,7 +159,6 @@ impl<M: MemorySource> Region<M> {
                 (colours(stride) - 1) * CACHE_LINE,
             ),
             first_chunk,
-            chunks,
             chunk_heads,
             chunk_below,
             stack_top: NO_CHUNK,
@@ -302,7 +302,7 @@ impl<M: MemorySource> Region<M> {
     ///
     /// `block` is the start of one of this region's blocks.
     #[inline(always)]
-    unsafe fn link_slot(&self, block: NonNull<u8>) -> NonNull<*mut u8> {
+    pub(crate) unsafe fn link_slot(&self, block: NonNull<u8>) -> NonNull<*mut u8> {
         if !self.shape.coloured() {
             return block.cast();
         }
@@ -339,18 +339,6 @@ impl<M: MemorySource> Region<M> {
         unsafe { self.link_slot(block).read() }
     }
 
-    /// Stores `next` as the free-list link of `block`.
-    ///
-    /// # Safety
-    ///
-    /// `block` is the start of one of this region's blocks, and it is being freed (no one
-    /// else may use it now).
-    #[inline(always)]
-    pub(crate) unsafe fn set_link(&mut self, block: NonNull<u8>, next: *mut u8) {
-        // SAFETY: as for `link`; the block belongs to the pool again.
-        unsafe { self.link_slot(block).write(next) }
-    }
-
     /// If block `index` is free, the index of the block its link points to: the next block
     /// `alloc` would pop, or [`count`](Self::count) or more where the list ends (at the end
     /// mark, or at a link a use-after-free overwrote). For introspection.
@@ -376,17 +364,19 @@ impl<M: MemorySource> Region<M> {
         a ^ b < CHUNK_BYTES
     }
 
-    /// The end mark of chunk `chunk`'s list: the chunk's first address plus one (odd, so no
-    /// block starts there; it may lie below the first block, and is never dereferenced).
+    /// An end mark for the list of the chunk block `addr` lies in: the block's address plus
+    /// one. Odd, so no block starts there (blocks are word-aligned), and in the same chunk, so
+    /// an empty list still says which chunk it belongs to. Never dereferenced.
     #[inline(always)]
-    pub(crate) fn end_mark(&self, chunk: usize) -> *mut u8 {
-        let addr = (self.first_chunk + chunk) * CHUNK_BYTES + 1;
-        self.blocks.as_ptr().with_addr(addr)
+    pub(crate) fn end_mark_at(&self, addr: usize) -> *mut u8 {
+        self.blocks.as_ptr().with_addr(addr | 1)
     }
 
-    /// Whether `p` is the end mark of one of the region's chunks.
+    /// Whether `p` is an end mark: an odd address. (A use-after-free that writes an odd
+    /// value over a link ends that list there: the blocks after it are cut off, as with any
+    /// other damage, only not counted as damage.)
     pub(crate) fn is_end_mark(&self, p: *mut u8) -> bool {
-        p.addr() % CHUNK_BYTES == 1 && self.chunk_of(p.addr()) < self.chunks
+        p.addr() % 2 == 1
     }
 
     /// Makes `block` the head of its chunk's own list (not the list being handed out from)
@@ -409,7 +399,7 @@ impl<M: MemorySource> Region<M> {
             }
             self.chunk_below.add(chunk).write(self.stack_top);
             self.stack_top = chunk;
-            self.end_mark(chunk)
+            self.end_mark_at(block.addr().get())
         }
     }
 

@@ -680,8 +680,10 @@ fn a_link_past_the_end_is_never_followed() {
     let blocks = [(); 2].map(|_| pool.alloc().unwrap());
     pool.free(blocks[0]).unwrap();
     pool.free(blocks[1]).unwrap();
+    // The address just past the last block: not a block (and even, so not an end mark).
+    let past_the_end = blocks[0].as_ptr().wrapping_add(8 * 16);
     // SAFETY: as above, a simulated use-after-free of block 0.
-    unsafe { blocks[0].cast::<usize>().write(usize::MAX) };
+    unsafe { blocks[0].cast::<*mut u8>().write(past_the_end) };
     // Block 0 itself is still a free block (only its link is bad), so `alloc` hands it out
     // after block 1; its link is where the list ends, and the list shows that.
     assert_eq!(pool.free_list().collect::<Vec<_>>(), [1, 0]);
@@ -694,6 +696,23 @@ fn a_link_past_the_end_is_never_followed() {
     assert_eq!(pool.check(next.as_ptr()), Ok(2));
     assert_eq!(pool.stats().damaged_free_lists, 1);
     assert_eq!(pool.free_list().count(), 0);
+}
+
+#[test]
+fn an_odd_value_written_over_a_link_ends_the_list_and_is_never_followed() {
+    let mut pool = Pool::new(16, 8).unwrap();
+    let blocks = [(); 3].map(|_| pool.alloc().unwrap());
+    blocks.iter().for_each(|&block| pool.free(block).unwrap());
+    // An odd value is an end mark, so the list 2 → 1 → 0 now ends after block 1: block 0 is
+    // cut off (still marked free, never handed out twice).
+    // SAFETY: as above, a simulated use-after-free of block 1.
+    unsafe { blocks[1].cast::<usize>().write(usize::MAX) };
+    assert_eq!(pool.free_list().collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(pool.alloc(), Some(blocks[2]));
+    assert_eq!(pool.alloc(), Some(blocks[1]));
+    let next = pool.alloc().unwrap();
+    assert_eq!(pool.check(next.as_ptr()), Ok(3));
+    assert_eq!(pool.state(0), Some(BlockState::Free));
 }
 
 #[test]

@@ -154,6 +154,8 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
 
 /// Miri interprets every step, so it gets shorter runs of the same test.
 const MAX_OPS: usize = if cfg!(miri) { 80 } else { 400 };
+/// The largest block of the many-chunks test (under Miri, still enough for several chunks).
+const MAX_CHUNKY_BLOCK: usize = if cfg!(miri) { 700 } else { 4096 };
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
@@ -170,7 +172,7 @@ proptest! {
     /// Blocks up to 4 KiB in pools up to 256 KiB: many chunks, each with its own list.
     #[test]
     fn pool_of_many_chunks_matches_model(
-        block_size in 1usize..4096,
+        block_size in 1usize..MAX_CHUNKY_BLOCK,
         block_count in 1usize..64,
         ops in prop::collection::vec(op(), 0..MAX_OPS),
     ) {

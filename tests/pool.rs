@@ -416,14 +416,18 @@ fn free_blocks_link_to_the_next_of_their_chunk_by_address_at_staggered_cache_lin
             assert!(offset % 64 == 0 && offset + size_of::<usize>() <= block_size);
             offsets.insert(offset);
             // Blocks were freed in address order, each onto its own chunk's list: it links to
-            // the block freed before it in the same chunk, or to its chunk's end mark (the
-            // chunk's first address plus one) if it was the first.
+            // the block freed before it in the same chunk, or, if it was the first, to an end
+            // mark: an odd address in its chunk.
             let chunk = chunk_of(addr);
-            let end_mark = chunk * layout.chunk_bytes + 1;
-            let expected = last_in_chunk.insert(chunk, addr).unwrap_or(end_mark);
             // SAFETY: the link is an aligned word inside a free block of the pool.
             let next = unsafe { block.as_ptr().with_addr(link).cast::<usize>().read() };
-            assert_eq!(next, expected, "{block_size}: block {index}");
+            match last_in_chunk.insert(chunk, addr) {
+                Some(previous) => assert_eq!(next, previous, "{block_size}: block {index}"),
+                None => assert!(
+                    next % 2 == 1 && chunk_of(next) == chunk,
+                    "{block_size}: {index}"
+                ),
+            }
         }
         // Neighbouring blocks use every cache line a block of this size offers.
         assert_eq!(offsets.len(), lines, "{block_size}");

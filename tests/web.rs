@@ -447,11 +447,13 @@ fn memory_map_matches_what_was_done() {
         start - 12,
         "the state bytes are just below the blocks"
     );
-    assert!(
-        (12..12 + 4).contains(&metadata),
-        "padding to 4, then 12 state bytes"
-    );
+    // Below them, the chunk lists: a head and a stack link per chunk, at least one chunk.
+    assert!(metadata >= 12 + 2 * 4, "chunk lists, then 12 state bytes");
     assert_eq!(start % 4, 0);
+    assert_eq!(
+        pool.region_size().unwrap(),
+        memory_pool::Pool::region_size(13, 12).unwrap()
+    );
     assert!(pool.region_size().unwrap() >= metadata + 12 * size);
 
     // A model of what JS did: alloc 7, free 5, 2 and 6, alloc 1 (gets 6 back).
@@ -604,9 +606,11 @@ export function useFromJavaScript(pool, memory) {
     expectEqual("indexOf", pool.indexOf(b + 5), 1);
     expectEqual("addressOf", pool.addressOf(1), b);
     // Block 0 is the only free block: its link (its first word, in blocks this small) holds
-    // the end mark, the address just past the last block.
+    // an end mark: an odd address in the same chunk.
     expectEqual("linkAddress", pool.linkAddress(0), a);
-    expectEqual("link in memory", new DataView(memory.buffer).getUint32(pool.linkAddress(0), true), pool.blocksStart + 4 * 64);
+    const end = new DataView(memory.buffer).getUint32(pool.linkAddress(0), true);
+    expectEqual("end mark is odd", end % 2, 1);
+    expectEqual("end mark in the chunk", Math.floor(end / pool.chunkBytes), Math.floor(a / pool.chunkBytes));
     expectThrow("linkAddress(4)", () => pool.linkAddress(4), "there is no block 4");
 
     expectThrow("new Pool(NaN, 4)", () => new Pool(NaN, 4), "blockSize must be a whole number");

@@ -133,11 +133,13 @@ for (const allocator of allocators) {
   if (allocator === "pool") {
     const pick = (test) => Object.entries(functions).filter(([name]) => test(name))
       .reduce((sum, [, len]) => sum + len, 0);
-    // The exports carry alloc and free with every check inlined; the cold paths explain a
-    // refused free (`refuse`) and drop a damaged free list (`alloc_after_damage`).
+    // The exports carry alloc and free with every check inlined; `alloc_slow` is the rest of
+    // alloc (the next chunk's list, never-used blocks); the cold paths explain a refused free
+    // (`refuse`) and drop a damaged free list (`drop_damaged_list`).
     results.size.pool_core = {
       hot: pick((n) => n === "alloc_block" || n === "free_block"),
-      cold: pick((n) => n.includes("refuse") || n.includes("alloc_after_damage")),
+      slow: pick((n) => n.includes("alloc_slow")),
+      cold: pick((n) => n.includes("refuse") || n.includes("drop_damaged_list")),
       functions,
     };
   }

@@ -140,7 +140,7 @@ enum Op {
 enum Link {
     /// The address of a block (often a real one: free, in use or never used).
     Index(u16),
-    /// The end-of-list mark: the address just past the last block.
+    /// An end-of-list mark: an odd address (here the block's own, plus one).
     End,
     /// The block's own address: a cycle.
     Itself,
@@ -529,7 +529,7 @@ impl<M: MemorySource> Model<M> {
         };
         let value = match link {
             Link::Index(i) => address_of(i.into()),
-            Link::End => address_of(self.count),
+            Link::End => address_of(index) + 1,
             Link::Itself => address_of(index),
             Link::Any(value) => value,
         };

@@ -167,6 +167,14 @@ impl JsPool {
         Ok(self.pool()?.layout().size)
     }
 
+    /// Blocks are grouped by the aligned piece of memory of this many bytes they start in (a
+    /// chunk), each chunk with its own free list, which ends with an odd address (one of the
+    /// chunk's blocks plus one: never a block).
+    #[wasm_bindgen(getter, js_name = chunkBytes)]
+    pub fn chunk_bytes(&self) -> Result<usize, Error> {
+        Ok(self.pool()?.layout().chunk_bytes)
+    }
+
     /// The address of block 0; the `blocksStart - regionBase` bytes before it are metadata.
     #[wasm_bindgen(getter, js_name = blocksStart)]
     pub fn blocks_start(&self) -> Result<usize, Error> {

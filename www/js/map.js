@@ -121,11 +121,12 @@ export function drawFreeListLinks(container) {
   }
 }
 
-/** What a free-list link points at: `#3` for block 3's address, `end` for the end mark (the
- * address just past the last block), or the bare address if it is neither (a damaged link). */
+/** What a free-list link points at: `#3` for block 3's address, `end` for an end mark (an
+ * odd address: a block of the same chunk plus one, never a block), or the bare address if it
+ * is neither (a damaged link). */
 function blockName(address, blocksStart, size, count) {
   const offset = address - blocksStart;
-  if (offset === count * size) return 'end';
+  if (address % 2 === 1) return 'end';
   if (offset >= 0 && offset < count * size && offset % size === 0) return `#${offset / size}`;
   return hex(address);
 }
