@@ -155,7 +155,7 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
 /// Miri interprets every step, so it gets shorter runs of the same test.
 const MAX_OPS: usize = if cfg!(miri) { 80 } else { 400 };
 /// The largest block of the many-chunks test (under Miri, still enough for several chunks).
-const MAX_CHUNKY_BLOCK: usize = if cfg!(miri) { 700 } else { 4096 };
+const MAX_CHUNKY_BLOCK: usize = if cfg!(miri) { 400 } else { 4096 };
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
