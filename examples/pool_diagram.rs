@@ -46,8 +46,8 @@ fn page(pool: &Pool) -> String {
 "##,
         size = pool.block_size(),
     );
-    // The metadata part: padding up to the blocks' alignment, then one state byte per block
-    // right below the first block.
+    // The metadata part: the chunk lists and padding up to the blocks' alignment, then one
+    // state byte per block right below the first block.
     let states: Vec<String> = pool
         .blocks()
         .map(|block| format!("{:02x}", block.state as u8))
@@ -56,7 +56,7 @@ fn page(pool: &Pool) -> String {
         svg,
         r##"<rect x="20" y="{ROW_Y}" width="{w}" height="{BLOCK_HEIGHT}" fill="#ede9fe" stroke="#5b21b6"/>
 <text x="{tx}" y="{y1}" font-size="13" text-anchor="middle" fill="#3b0764" font-weight="bold">metadata</text>
-<text x="{tx}" y="{y2}" font-size="11" text-anchor="middle" fill="#3b0764">{padding} padding, then</text>
+<text x="{tx}" y="{y2}" font-size="11" text-anchor="middle" fill="#3b0764">{padding} B lists + padding</text>
 <text x="{tx}" y="{y3}" font-size="11" text-anchor="middle" fill="#3b0764" font-family="DejaVu Sans Mono, monospace">{bytes}</text>
 <text x="{tx}" y="{y3b}" font-size="11" text-anchor="middle" fill="#3b0764" font-family="DejaVu Sans Mono, monospace">{bytes2}</text>
 <text x="{tx}" y="{y4}" font-size="11" text-anchor="middle" fill="#3b0764">{count} state bytes</text>

@@ -23,14 +23,15 @@ export function drawPoolMap(container, playground) {
   const leaks = new Set(playground.leaks ?? []);
   const view = new DataView(buffer);
 
-  // The metadata: padding up to the blocks' alignment, then the state bytes as they are in
-  // memory, right below block 0.
+  // The metadata: the chunk lists (a head and a stack link per 16 KiB chunk of memory the
+  // blocks start in) and padding up to the blocks' alignment, then the state bytes as they
+  // are in memory, right below block 0.
   const stateBytes = new Uint8Array(buffer, pool.statesAddress, count);
-  const padding = pool.statesAddress - pool.regionBase;
+  const lists = pool.statesAddress - pool.regionBase;
   const metadata = el('div', { class: 'metadata', 'data-part': 'metadata' },
     el('p', { class: 'meta-title' },
       el('strong', {}, 'metadata'), ` at ${hex(pool.regionBase)}: `,
-      `${plural(padding, 'byte')} of padding + ${plural(count, 'state byte')}`),
+      `${plural(lists, 'byte')} of chunk lists and padding + ${plural(count, 'state byte')}`),
     el('ol', { class: 'state-bytes', 'aria-label': 'State bytes in memory, one per block' },
       [...stateBytes].map((byte, index) => el('li', {
         class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
