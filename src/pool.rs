@@ -58,6 +58,10 @@ pub struct Pool<M: MemorySource = SystemMemory> {
     /// stores on the hot path) and [`in_use`](Self::in_use) / [`stats`](Self::stats) work it
     /// out when asked.
     stats: PoolStats,
+    /// The error of the last refused `free`, kept here so that `refuse` can hand it back by
+    /// reference: returned by value, the error needs a slot on `free`'s stack, and on wasm32
+    /// that makes every `free` set up a stack frame (measured: 4.35 → 4.11 ns per wasm pair).
+    last_refusal: FreeError,
 }
 
 // SAFETY: a pool owns its region outright (no other handle to it exists), so it can move to
@@ -201,6 +205,7 @@ impl<M: MemorySource> Pool<M> {
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
             free_head: region.end_mark_at(region.addresses().2),
+            last_refusal: FreeError::NotInPool { addr: 0 },
             region,
             next_never_used: 0,
             stats: PoolStats::default(),
@@ -348,11 +353,11 @@ impl<M: MemorySource> Pool<M> {
         // anything else is.
         let index = self.region.index_of(block.as_ptr().addr());
         if index >= self.region.count() {
-            return Err(self.refuse(block.as_ptr()));
+            return Err(*self.refuse(block.as_ptr()));
         }
         // SAFETY: `index < count`.
         if unsafe { self.region.state(index) } != BlockState::InUse as u8 {
-            return Err(self.refuse(block.as_ptr()));
+            return Err(*self.refuse(block.as_ptr()));
         }
         let block = self.region.reclaim(block);
         let addr = block.addr().get();
@@ -383,7 +388,7 @@ impl<M: MemorySource> Pool<M> {
     /// Explains why `free(ptr)` was refused, and counts it.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: *const u8) -> FreeError {
+    fn refuse(&mut self, ptr: *const u8) -> &FreeError {
         let error = match self.check(ptr) {
             Err(error) => error,
             Ok(_) => unreachable!("refuse is only called for a pointer free cannot take"),
@@ -394,7 +399,8 @@ impl<M: MemorySource> Pool<M> {
             FreeError::Misaligned { .. } => rejected.misaligned += 1,
             FreeError::DoubleFree { .. } => rejected.double_free += 1,
         }
-        error
+        self.last_refusal = error;
+        &self.last_refusal
     }
 
     /// Checks, without changing anything, whether `free(ptr)` would succeed: `Ok` with the
