@@ -566,8 +566,11 @@ impl<M: MemorySource> Pool<M> {
         Blocks::new(self.region.states(), first_block, self.region.stride())
     }
 
-    /// The free list: indices of the freed blocks in the order `alloc` will hand them out.
-    /// Never-used blocks come after them, in address order. Allocates nothing.
+    /// The free list: indices of the freed blocks in the order `alloc` will hand them out
+    /// (the current chunk's list, then each waiting chunk's). Never-used blocks come after
+    /// them, in address order. Allocates nothing. (After a use-after-free rewired a link into
+    /// another chunk's list, a block can be listed twice: `alloc` hands it out once, then
+    /// finds it in use and cuts the second list there.)
     ///
     /// # Examples
     ///

@@ -127,7 +127,7 @@ enum Op {
         reversed: bool,
     },
     /// A use-after-free bug: overwrite the free-list link of the n-th block that has been
-    /// freed (the first word of each of its first 64 cache lines, wherever the link is). The pool must never hand out a block that is in use, or
+    /// freed (at `Pool::link_address`). The pool must never hand out a block that is in use, or
     /// one twice; it may lose the rest of its free list.
     Scribble {
         freed: u16,
@@ -207,16 +207,26 @@ struct ExpectedCreation {
     /// Whether `TooLarge` is allowed: the blocks and state bytes fit in `isize::MAX`, but
     /// not with the padding that aligns the blocks.
     too_large_allowed: bool,
-    /// Fewest bytes a region can have: one state byte and one block per block.
+    /// Fewest bytes a region can have: one block and one state byte per block, and the chunk
+    /// lists (two words for each 16 KiB the blocks can start in, and a word to align them).
     min_bytes: usize,
     via_layout: bool,
 }
 
 fn expect_creation(size: usize, count: usize, align: usize, via_layout: bool) -> ExpectedCreation {
     let stride = size.max(WORD).checked_next_multiple_of(align);
-    let min_bytes = stride
+    let blocks_and_states = stride
         .and_then(|stride| stride.checked_mul(count))
         .and_then(|blocks| blocks.checked_add(count))
+        .filter(|&bytes| bytes <= isize::MAX as usize);
+    // Blocks start in at most `span / 16 KiB + 2` of the 16 KiB-aligned chunks.
+    const CHUNK: usize = 16 << 10;
+    let lists = stride
+        .and_then(|stride| stride.checked_mul(count.saturating_sub(1)))
+        .map(|span| (span / CHUNK + 2) * 2 * WORD + WORD - 1);
+    let min_bytes = blocks_and_states
+        .zip(lists)
+        .and_then(|(bytes, lists)| bytes.checked_add(lists))
         .filter(|&bytes| bytes <= isize::MAX as usize);
     let mut must_fail = Vec::new();
     if size == 0 {
@@ -225,17 +235,19 @@ fn expect_creation(size: usize, count: usize, align: usize, via_layout: bool) ->
     if count == 0 {
         must_fail.push(PoolError::ZeroBlockCount);
     }
-    if min_bytes.is_none() && size != 0 && count != 0 {
+    if blocks_and_states.is_none() && size != 0 && count != 0 {
         must_fail.push(PoolError::TooLarge {
             block_size: size,
             block_count: count,
         });
     }
-    let too_large_allowed = min_bytes.is_some_and(|bytes| {
-        bytes
-            .checked_add(align - 1)
-            .is_none_or(|n| n > isize::MAX as usize)
-    });
+    // The blocks and state bytes fit, but not with the chunk lists or the alignment padding.
+    let too_large_allowed = blocks_and_states.is_some()
+        && min_bytes.is_none_or(|bytes| {
+            bytes
+                .checked_add(align - 1)
+                .is_none_or(|n| n > isize::MAX as usize)
+        });
     ExpectedCreation {
         size,
         count,
@@ -281,7 +293,14 @@ fn exercise<M: MemorySource>(
         layout.blocks >= layout.base + expected.count,
         "blocks overlap the state bytes"
     );
-    assert!(layout.blocks - layout.base < expected.count + expected.align);
+    // The metadata (state bytes and chunk lists) and at most the padding to the alignment.
+    let metadata = expected.min_bytes - stride * expected.count;
+    assert!(layout.blocks - layout.base < metadata + expected.align);
+    assert_eq!(
+        layout.states,
+        layout.blocks - expected.count,
+        "state bytes below the blocks"
+    );
     assert!(layout.blocks + stride * expected.count <= layout.base + layout.size);
     if let Some((start, len)) = slice {
         assert!(layout.base >= start && layout.base + layout.size <= start + len);
@@ -349,6 +368,74 @@ fn check_creation_error(
     }
 }
 
+/// The pool's free lists as the model keeps them: the current chunk's list, and the lists of
+/// the other chunks with freed blocks, waiting on a stack (a chunk is the 16 KiB-aligned
+/// 16 KiB a block starts in).
+#[derive(Debug, Default)]
+struct FreeLists {
+    /// The list `alloc` pops from (its last element first).
+    current: Vec<usize>,
+    current_chunk: usize,
+    /// Each other chunk's list, and the stack of chunks whose list is not empty.
+    waiting: BTreeMap<usize, Vec<usize>>,
+    stack: Vec<usize>,
+}
+
+/// The chunk of the block at `addr`.
+fn chunk_of(addr: usize) -> usize {
+    addr / (16 << 10)
+}
+
+impl FreeLists {
+    fn push(&mut self, index: usize, chunk: usize) {
+        if chunk == self.current_chunk {
+            self.current.push(index);
+        } else {
+            let list = self.waiting.entry(chunk).or_default();
+            if list.is_empty() {
+                self.stack.push(chunk);
+            }
+            list.push(index);
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        loop {
+            if let Some(index) = self.current.pop() {
+                return Some(index);
+            }
+            let chunk = self.stack.pop()?;
+            self.current = self.waiting.remove(&chunk).unwrap_or_default();
+            self.current_chunk = chunk;
+        }
+    }
+
+    /// Every freed block, in the order `alloc` will hand them out.
+    fn order(&self) -> Vec<usize> {
+        let waiting = self
+            .stack
+            .iter()
+            .rev()
+            .flat_map(|chunk| self.waiting[chunk].iter().rev());
+        self.current.iter().rev().chain(waiting).copied().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.current.len() + self.waiting.values().map(Vec::len).sum::<usize>()
+    }
+
+    fn get(&self, n: usize) -> Option<usize> {
+        self.order().get(n).copied()
+    }
+
+    fn remove(&mut self, index: usize) {
+        self.current.retain(|&free| free != index);
+        self.waiting
+            .values_mut()
+            .for_each(|list| list.retain(|&free| free != index));
+    }
+}
+
 /// Where the bytes written into a live block came from.
 #[derive(Debug, Clone, Copy)]
 struct Live {
@@ -364,8 +451,8 @@ struct Model<M: MemorySource> {
     count: usize,
     /// Blocks in use: index -> contents.
     live: BTreeMap<usize, Live>,
-    /// The free list as a stack: `alloc` pops from the end.
-    free: Vec<usize>,
+    /// The free lists.
+    free: FreeLists,
     /// Blocks below this index have been handed out at least once.
     next_never_used: usize,
     stats: PoolStats,
@@ -388,7 +475,10 @@ impl<M: MemorySource> Model<M> {
             count: layout.count,
             pool,
             live: BTreeMap::new(),
-            free: Vec::new(),
+            free: FreeLists {
+                current_chunk: chunk_of(layout.blocks),
+                ..FreeLists::default()
+            },
             next_never_used: 0,
             stats: PoolStats::default(),
             other,
@@ -446,8 +536,9 @@ impl<M: MemorySource> Model<M> {
         if self.scribbles > 0 {
             return self.alloc_after_scribbles();
         }
-        let expected = match self.free.last() {
-            Some(&index) => Some(index),
+        let from_lists = self.free.pop();
+        let expected = match from_lists {
+            Some(index) => Some(index),
             None => (self.next_never_used < self.count).then_some(self.next_never_used),
         };
         let got = self.pool.alloc();
@@ -461,8 +552,10 @@ impl<M: MemorySource> Model<M> {
             block.as_ptr().addr(),
             self.first_block + index * self.stride
         );
-        if self.free.pop().is_none() {
+        if from_lists.is_none() {
+            // Every list is empty: the never-used block's chunk becomes the current one.
             self.next_never_used += 1;
+            self.free.current_chunk = chunk_of(block.as_ptr().addr());
         }
         self.next_byte = self.next_byte.wrapping_add(1);
         fill(block, self.stride, self.next_byte);
@@ -501,7 +594,7 @@ impl<M: MemorySource> Model<M> {
         assert_eq!(index, expected, "alloc did not pop what free_list() showed");
         match self.state(index) {
             BlockState::InUse => panic!("block {index} handed out while in use"),
-            BlockState::Free => self.free.retain(|&free| free != index),
+            BlockState::Free => self.free.remove(index),
             BlockState::NeverUsed => {
                 assert_eq!(
                     index, self.next_never_used,
@@ -520,13 +613,10 @@ impl<M: MemorySource> Model<M> {
     }
 
     fn scribble(&mut self, n: usize, link: Link) {
-        let Some(&index) = self.free.get(n % self.free.len().max(1)) else {
+        let Some(index) = self.free.get(n % self.free.len().max(1)) else {
             return;
         };
-        let address_of = |i: usize| {
-            i.wrapping_mul(self.stride)
-                .wrapping_add(self.first_block)
-        };
+        let address_of = |i: usize| i.wrapping_mul(self.stride).wrapping_add(self.first_block);
         let value = match link {
             Link::Index(i) => address_of(i.into()),
             Link::End => address_of(index) + 1,
@@ -534,17 +624,14 @@ impl<M: MemorySource> Model<M> {
             Link::Any(value) => value,
         };
         let block = self.pool.block_ptr(index).expect("a free block");
-        // A block keeps its link a whole number of cache lines in (at most 63): write the
-        // value where each of them starts.
-        for line in (0..self.stride.min(64 * 64)).step_by(64) {
-            // SAFETY: a free block is still mapped and aligned to a word, and `line` is inside
-            // it; no one else is using it. This is the bug being simulated: writing to a block
-            // after freeing it. (As a pointer with the block's provenance, as a program's
-            // stale pointer would have.)
-            unsafe {
-                let pointer = block.as_ptr().with_addr(value);
-                block.add(line).cast::<*mut u8>().write(pointer)
-            };
+        // Where the block keeps its link (a whole number of cache lines in, for large blocks).
+        let link = self.pool.link_address(index).expect("a block of the pool");
+        // SAFETY: the link is an aligned word inside a free block, still mapped; no one else is
+        // using it. This is the bug being simulated: writing to a block after freeing it. (As
+        // a pointer with the block's provenance, as a program's stale pointer would have.)
+        unsafe {
+            let slot = block.as_ptr().with_addr(link).cast::<*mut u8>();
+            slot.write(block.as_ptr().with_addr(value));
         }
         self.scribbles += 1;
     }
@@ -561,7 +648,7 @@ impl<M: MemorySource> Model<M> {
         match expected {
             Ok(index) => {
                 self.live.remove(&index);
-                self.free.push(index);
+                self.free.push(index, chunk_of(ptr.as_ptr().addr()));
                 self.stats.in_use -= 1;
                 self.stats.total_frees += 1;
             }
@@ -627,7 +714,7 @@ impl<M: MemorySource> Model<M> {
         match pointer {
             Pointer::Live(n) => nth(&mut self.live, n.into()).map(|(_, live)| live.block),
             Pointer::Freed(n) => {
-                let index = *self.free.get(usize::from(n) % self.free.len().max(1))?;
+                let index = self.free.get(usize::from(n) % self.free.len().max(1))?;
                 at(block_addr(index))
             }
             Pointer::NeverUsed(n) => {
@@ -676,7 +763,10 @@ impl<M: MemorySource> Model<M> {
             // put more blocks in use than the pool counted as its peak (documented): never
             // more than the true peak.
             let peak = self.pool.stats().peak_in_use;
-            assert!(peak <= self.stats.peak_in_use, "peak {peak} over the true peak");
+            assert!(
+                peak <= self.stats.peak_in_use,
+                "peak {peak} over the true peak"
+            );
             let mut expected = self.stats;
             expected.peak_in_use = peak;
             assert_eq!(self.pool.stats(), expected);
@@ -694,14 +784,15 @@ impl<M: MemorySource> Model<M> {
         self.check_counters();
         let free_list: Vec<usize> = self.pool.free_list().collect();
         if self.scribbles == 0 {
-            assert!(free_list.iter().eq(self.free.iter().rev()), "free list");
+            assert_eq!(free_list, self.free.order(), "free list");
         } else {
-            // What is left of the list: distinct free blocks, even when an overwritten link
-            // made a cycle (the list stops before the first repeat, as `alloc` does).
-            let mut seen = std::collections::BTreeSet::new();
+            // What is left of the lists: free blocks only, and finite even when an overwritten
+            // link made a cycle (each list stops before its first repeat). A link rewired into
+            // another chunk's list can make a block appear on two lists: `alloc` hands it out
+            // once, then finds it in use and cuts the other list (checked in
+            // `alloc_after_scribbles`).
             for &index in &free_list {
                 assert_eq!(self.state(index), BlockState::Free, "free list has {index}");
-                assert!(seen.insert(index), "free list visits block {index} twice");
             }
         }
         for index in 0..self.next_never_used.min(1 << 16) {
@@ -711,7 +802,7 @@ impl<M: MemorySource> Model<M> {
                 "block {index}"
             );
         }
-        for &index in self.live.keys().chain(&self.free) {
+        for &index in self.live.keys().chain(&self.free.order()) {
             assert_eq!(
                 self.pool.state(index),
                 Some(self.state(index)),
