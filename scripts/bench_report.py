@@ -30,11 +30,11 @@ WASM_PEERS = ["pool", "dlmalloc", "talc", "lol_alloc", "bare_list"]
 SCALES = [1_000, 10_000, 100_000, 1_000_000, 10_000_000]
 
 
-
 def core_total(core):
     """The pool's alloc + free code in wasm: the exports' bodies and the slow path of alloc."""
     hot, slow = core.get("hot"), core.get("slow")
     return hot + slow if isinstance(hot, int) and isinstance(slow, int) else "?"
+
 
 def run(*command):
     try:

@@ -84,8 +84,8 @@ impl RejectedFrees {
 /// Where a pool's region is and how it is laid out, as addresses.
 ///
 /// ```text
-///  base      states                blocks
-///  │ padding │ state bytes: `count` │ block 0 │ block 1 │ … │     (base + size)
+///  base                    states                blocks
+///  │ padding │ chunk lists │ state bytes: `count` │ block 0 │ block 1 │ … │     (base + size)
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RegionLayout {
@@ -93,10 +93,11 @@ pub struct RegionLayout {
     pub base: usize,
     /// The region's size in bytes, metadata and blocks together.
     pub size: usize,
-    /// The state bytes, one per block (`count` bytes, just below the first block). Before
-    /// them, up to `base`, is padding that puts the blocks on their alignment.
+    /// The state bytes, one per block (`count` bytes, just below the first block). Below
+    /// them are the chunk lists, and padding that puts the blocks on their alignment.
     pub states: usize,
-    /// The first block's address. `blocks - base` bytes are metadata (padding, state bytes).
+    /// The first block's address. `blocks - base` bytes are metadata (padding, chunk lists,
+    /// state bytes).
     pub blocks: usize,
     /// The distance from one block's start to the next (equal to the block size).
     pub stride: usize,

@@ -47,9 +47,8 @@ pub struct Pool<M: MemorySource = SystemMemory> {
     region: Region<M>,
     /// The free block `alloc` pops next: the head of the current chunk's list, or an end mark
     /// (an odd address in that chunk) when it is empty, so it always says which chunk is
-    /// current. An address
-    /// rather than an index, so that popping and pushing need no multiply: the chain from one
-    /// operation to the next is as short as a bare free list's.
+    /// current. An address rather than an index, so that popping and pushing need no
+    /// multiply: the chain from one operation to the next is as short as a bare free list's.
     free_head: *mut u8,
     /// Blocks below this index have been handed out at least once.
     next_never_used: usize,
@@ -204,7 +203,7 @@ impl<M: MemorySource> Pool<M> {
         })?;
         let region = Region::new(stride, align, block_count, memory)?;
         Ok(Pool {
-            free_head: region.end_mark_at(region.addresses().2),
+            free_head: region.empty_list(),
             last_refusal: FreeError::NotInPool { addr: 0 },
             region,
             next_never_used: 0,
@@ -291,7 +290,7 @@ impl<M: MemorySource> Pool<M> {
     #[inline(never)]
     fn drop_damaged_list(&mut self) {
         self.stats.damaged_free_lists += 1;
-        self.free_head = self.region.end_mark_at(self.region.addresses().2);
+        self.free_head = self.region.empty_list();
     }
 
     /// No freed block is waiting on any list: hand out the next never-used block, if any.
@@ -361,11 +360,12 @@ impl<M: MemorySource> Pool<M> {
         }
         let block = self.region.reclaim(block);
         let addr = block.addr().get();
+        // SAFETY: `block` is the start of block `index`.
+        let link = unsafe { self.region.link_slot(block) };
         // SAFETY: `index < count` and the block was in use, so it is ours again to write.
         unsafe {
             // Onto the current list if the block is in the current chunk, else onto its own
             // chunk's list; either way it links to the list's old head.
-            let link = self.region.link_slot(block);
             if self.region.same_chunk(addr, self.free_head.addr()) {
                 link.write(self.free_head);
                 self.free_head = block.as_ptr();
@@ -377,10 +377,7 @@ impl<M: MemorySource> Pool<M> {
             }
             self.region.set_state(index, BlockState::Free);
         }
-        // (Arithmetic only, and unused outside AddressSanitizer builds: compiled away there.)
-        // SAFETY: `index < count`.
-        let link_offset = unsafe { self.region.link_address(index) } - block.addr().get();
-        sanitizer::block_freed(block, self.region.stride(), link_offset);
+        sanitizer::block_freed(block, self.region.stride(), link.addr().get() - addr);
         self.stats.total_frees += 1;
         Ok(())
     }
@@ -496,7 +493,7 @@ impl<M: MemorySource> Pool<M> {
 
     /// Where block `index` keeps its free-list link while it is free, or `None` if there is
     /// no such block: the address of a word inside the block holding the address of the
-    /// next free block (or, at the end of the list, the address just past the last block).
+    /// next free block (or, at the end of its chunk's list, an end mark: an odd address).
     ///
     /// It is the block's first word, except in blocks of two cache lines or more, whose links
     /// are staggered by whole cache lines from one block to the next (see the crate docs).

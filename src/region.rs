@@ -14,16 +14,16 @@
 //! [`Region::link`]).
 //!
 //! Free blocks are kept on one free list per *chunk*: the blocks that start in the same
-//! 16 KiB-aligned 16 KiB of memory (see [`CHUNK_BYTES`]). The pool hands out blocks from one chunk's list at a
-//! time, so blocks handed out one after another lie close together even when they were freed
-//! in random order (mimalloc keeps a free list per page for the same reason). The lists of the
+//! 16 KiB-aligned 16 KiB of memory (see [`CHUNK_BYTES`]). The pool hands out blocks from one
+//! chunk's list at a time, so blocks handed out one after another lie close together even
+//! when they were freed in random order (mimalloc keeps a free list per page for the same reason). The lists of the
 //! other chunks wait in the metadata: a head per chunk, and a stack of the chunks whose list
 //! is not empty. Each list ends with an *end mark*: the address of one of its chunk's blocks
 //! plus one, odd, so never a block, and it still says which chunk the (empty) list belongs
 //! to.
 //!
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
-//! caller has checked against [`Region::count`].
+//! caller has checked against [`Region::count`], or the address of a block start.
 
 use core::alloc::Layout;
 use core::num::NonZeroUsize;
@@ -81,6 +81,15 @@ struct Shape(u32);
 const COLOURED: u32 = 1 << 7;
 
 impl Shape {
+    /// The shape of blocks `stride` bytes apart.
+    fn for_stride(stride: usize) -> Shape {
+        Shape::new(
+            stride.trailing_zeros(),
+            colour_shift(stride),
+            (colours(stride) - 1) * CACHE_LINE,
+        )
+    }
+
     fn new(shift: u32, colour_shift: u32, colour_bits: usize) -> Shape {
         debug_assert!(shift < 64 && colour_shift < 256 && colour_bits < 1 << 16);
         let coloured = if colour_bits != 0 { COLOURED } else { 0 };
@@ -153,11 +162,7 @@ impl<M: MemorySource> Region<M> {
             count,
             blocks_len,
             inverse: inverse_of_odd(stride >> stride.trailing_zeros()),
-            shape: Shape::new(
-                stride.trailing_zeros(),
-                colour_shift(stride),
-                (colours(stride) - 1) * CACHE_LINE,
-            ),
+            shape: Shape::for_stride(stride),
             first_chunk,
             chunk_heads,
             chunk_below,
@@ -228,8 +233,8 @@ impl<M: MemorySource> Region<M> {
     }
 
     /// The same address as `ptr`, as a pointer into this region (with the region's
-    /// provenance): how a pointer a caller passed in, once `locate` has found it to be a
-    /// block start, becomes ours again. Costs no instruction.
+    /// provenance): how a pointer a caller passed in, once `index_of` has found it to be a
+    /// block start, becomes ours again.
     #[inline(always)]
     pub(crate) fn reclaim(&self, ptr: NonNull<u8>) -> NonNull<u8> {
         self.blocks.with_addr(ptr.addr())
@@ -324,8 +329,8 @@ impl<M: MemorySource> Region<M> {
         unsafe { self.link_slot(self.block(index)) }.addr().get()
     }
 
-    /// The free-list link stored in a free block: the address of the next free block, or
-    /// [`end`](Self::end). Whatever the block holds is returned as it is: a use-after-free
+    /// The free-list link stored in a free block: the address of the next free block, or an
+    /// end mark (see [`end_mark_at`](Self::end_mark_at)). Whatever the block holds is returned as it is: a use-after-free
     /// may have written anything there, so callers check it before following it.
     ///
     /// # Safety
@@ -370,6 +375,12 @@ impl<M: MemorySource> Region<M> {
     #[inline(always)]
     pub(crate) fn end_mark_at(&self, addr: usize) -> *mut u8 {
         self.blocks.as_ptr().with_addr(addr | 1)
+    }
+
+    /// The empty list of the chunk of the first block: where a new pool starts, and where it
+    /// goes on after dropping a damaged list.
+    pub(crate) fn empty_list(&self) -> *mut u8 {
+        self.end_mark_at(self.blocks.as_ptr().addr())
     }
 
     /// Whether `p` is an end mark: an odd address. (A use-after-free that writes an odd
@@ -638,7 +649,7 @@ mod tests {
         for shift in 0..stride_bits {
             for stride in [1usize << shift, 3 << shift.min(stride_bits - 2)] {
                 let colour_bits = (colours(stride) - 1) * CACHE_LINE;
-                let shape = Shape::new(stride.trailing_zeros(), colour_shift(stride), colour_bits);
+                let shape = Shape::for_stride(stride);
                 assert_eq!(shape.coloured(), colour_bits != 0, "stride {stride}");
                 for x in [1usize, 0x1234_5678, usize::MAX / 3] {
                     let rotated = x.rotate_right(stride.trailing_zeros());

@@ -155,7 +155,8 @@ impl JsPool {
         Ok(self.pool()?.stats().rejected.double_free as f64)
     }
 
-    /// The address of the region's first byte (padding, then the state bytes).
+    /// The address of the region's first byte (padding, the chunk lists, then the state
+    /// bytes).
     #[wasm_bindgen(getter, js_name = regionBase)]
     pub fn region_base(&self) -> Result<usize, Error> {
         Ok(self.pool()?.layout().base)
@@ -223,7 +224,7 @@ impl JsPool {
 
     /// Where block `index` keeps its free-list link while it is free: the address of a
     /// 4-byte word inside the block that holds the address of the next free block (or, at
-    /// the end of the list, `blocksStart + blockCount × blockSize`).
+    /// the end of its chunk's list, an end mark: an odd address).
     ///
     /// # Errors
     ///
