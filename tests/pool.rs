@@ -290,6 +290,24 @@ fn block_sizes_are_rounded_up_to_word_alignment() {
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn blocks_do_not_straddle_cache_lines_their_stride_fits_in() {
+    // However the memory is placed: a 64-byte block fills one cache line, a 16-byte block sits
+    // inside one; a 24-byte stride cannot avoid straddling, and is word-aligned.
+    let mut buffer = vec![0u8; 8192];
+    for start in (0..64).step_by(8) {
+        for (size, line_up) in [(16, 16), (64, 64), (128, 64), (192, 64), (24, 8), (48, 16)] {
+            let memory = SliceMemory::new(&mut buffer[start..]);
+            let mut pool = Pool::new_in(size, 20, memory).unwrap();
+            while let Some(block) = pool.alloc() {
+                let addr = block.as_ptr() as usize;
+                assert_eq!(addr % line_up, 0, "{size}-byte blocks, memory at +{start}");
+            }
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn with_layout_respects_large_alignments() {
     for align in [16, 64, 4096, 1 << 16] {
         let layout = Layout::from_size_align(24, align).unwrap();

@@ -39,13 +39,13 @@ impl<T> Global<T> {
 /// Hands out one block of the size given to `setup`, or null.
 #[no_mangle]
 pub extern "C" fn alloc_block() -> *mut u8 {
-    contender::alloc()
+    contender::with(core::ptr::null_mut(), |held| held.alloc())
 }
 
 /// Gives a block back: 0 when freed, 1 when refused (only the pool checks).
 #[no_mangle]
 pub extern "C" fn free_block(block: *mut u8) -> u32 {
-    contender::free(block)
+    contender::with(1, |held| held.free(block))
 }
 
 // Each contender: `setup` (exported), and `alloc` / `free`, inlined into the exports and into
@@ -71,21 +71,31 @@ mod contender {
         pool.is_some() as u32
     }
 
+    /// The pool, held for a whole workload as a caller holds its `&mut Pool` (natively too).
+    pub struct Held(&'static mut Pool);
+
+    /// Runs `work` with the pool, or answers `failed` if `setup` made none.
     #[inline(always)]
-    pub fn alloc() -> *mut u8 {
+    pub fn with<R>(failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
         // SAFETY: single-threaded; the reference is dropped before returning.
         match unsafe { POOL.get() } {
-            Some(pool) => pool.alloc().map_or(null_mut(), NonNull::as_ptr),
-            None => null_mut(),
+            Some(pool) => work(&mut Held(pool)),
+            None => failed,
         }
     }
 
-    #[inline(always)]
-    pub fn free(block: *mut u8) -> u32 {
-        // SAFETY: single-threaded; the reference is dropped before returning.
-        match (unsafe { POOL.get() }, NonNull::new(block)) {
-            (Some(pool), Some(block)) => pool.free(block).is_err() as u32,
-            _ => 1,
+    impl Held {
+        #[inline(always)]
+        pub fn alloc(&mut self) -> *mut u8 {
+            self.0.alloc().map_or(null_mut(), NonNull::as_ptr)
+        }
+
+        #[inline(always)]
+        pub fn free(&mut self, block: *mut u8) -> u32 {
+            match NonNull::new(block) {
+                Some(block) => self.0.free(block).is_err() as u32,
+                None => 1,
+            }
         }
     }
 }
@@ -126,6 +136,26 @@ mod contender {
             }
         }
         1
+    }
+
+    /// Nothing to hold: the state is global.
+    pub struct Held;
+
+    #[inline(always)]
+    pub fn with<R>(_failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
+        work(&mut Held)
+    }
+
+    impl Held {
+        #[inline(always)]
+        pub fn alloc(&mut self) -> *mut u8 {
+            alloc()
+        }
+
+        #[inline(always)]
+        pub fn free(&mut self, block: *mut u8) -> u32 {
+            free(block)
+        }
     }
 
     #[inline(always)]
@@ -181,6 +211,26 @@ mod contender {
         }
     }
 
+    /// Nothing to hold: the state is global.
+    pub struct Held;
+
+    #[inline(always)]
+    pub fn with<R>(_failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
+        work(&mut Held)
+    }
+
+    impl Held {
+        #[inline(always)]
+        pub fn alloc(&mut self) -> *mut u8 {
+            alloc()
+        }
+
+        #[inline(always)]
+        pub fn free(&mut self, block: *mut u8) -> u32 {
+            free(block)
+        }
+    }
+
     #[inline(always)]
     pub fn alloc() -> *mut u8 {
         // SAFETY: the layout has a non-zero size (`setup`); single-threaded.
@@ -198,7 +248,7 @@ mod contender {
 
 #[cfg(feature = "workloads")]
 mod workloads {
-    use super::contender::{alloc as alloc_block, free as free_block};
+    use super::contender::with;
     use super::Global;
     use core::hint::black_box;
 
@@ -211,12 +261,14 @@ mod workloads {
     /// `n` times: allocate a block, free it. Returns the number of failures (should be 0).
     #[no_mangle]
     pub extern "C" fn pair(n: u32) -> u32 {
-        let mut failures = 0;
-        for _ in 0..n {
-            let block = black_box(alloc_block());
-            failures += block.is_null() as u32 + free_block(block);
-        }
-        failures
+        with(n, |contender| {
+            let mut failures = 0;
+            for _ in 0..n {
+                let block = black_box(contender.alloc());
+                failures += block.is_null() as u32 + contender.free(block);
+            }
+            failures
+        })
     }
 
     /// Fills the free order: `random == 0` last-first, otherwise the same fixed shuffle as
@@ -244,16 +296,18 @@ mod workloads {
     pub extern "C" fn batch(reps: u32) -> u32 {
         // SAFETY: single-threaded; the references are dropped before returning.
         let (held, order) = unsafe { (HELD.get(), ORDER.get()) };
-        let mut failures = 0;
-        for _ in 0..reps {
-            for slot in held.iter_mut() {
-                *slot = black_box(alloc_block());
-                failures += slot.is_null() as u32;
+        with(reps, |contender| {
+            let mut failures = 0;
+            for _ in 0..reps {
+                for slot in held.iter_mut() {
+                    *slot = black_box(contender.alloc());
+                    failures += slot.is_null() as u32;
+                }
+                for &i in order.iter() {
+                    failures += contender.free(held[i as usize]);
+                }
             }
-            for &i in order.iter() {
-                failures += free_block(held[i as usize]);
-            }
-        }
-        failures
+            failures
+        })
     }
 }
