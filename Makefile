@@ -140,5 +140,10 @@ bench:
 	scripts/setup.sh native
 	rm -rf target/criterion
 	cargo bench --locked --bench pool
+	# Before/after of link colouring: the pool's 4 KiB batches once more, with every link in
+	# its block's first word (own target dir; results next to the others).
+	RUSTFLAGS="--cfg memory_pool_uncoloured" CARGO_TARGET_DIR=target/uncoloured \
+		CRITERION_HOME="$(CURDIR)/target/criterion" \
+		cargo bench --locked --bench pool -- 'colour-4096/pool'
 	benches/wasm/run.sh
 	python3 scripts/bench_report.py

@@ -20,8 +20,11 @@
 //! - `whole-random`: allocate all N blocks and free them in shuffled order, N from 1 K to 10 M
 //!   (the working set outgrows every cache: this shows the memory hierarchy, for everyone);
 //! - `create-1GiB`: create and drop a pool of 1 GiB;
-//! - `colour-4096`: the bare list with every link at the same offset of its 4 KiB block versus
-//!   links staggered one cache line per block, the cache-set effect the pool avoids.
+//! - `colour-4096`: the cache-set effect of 4 KiB blocks, before and after colouring: the
+//!   bare list with every link at the same offset of its block versus links staggered one
+//!   cache line per block; and, in the run `make bench` builds with
+//!   `--cfg memory_pool_uncoloured`, the pool with every link in its block's first word (its
+//!   coloured figures are `reverse-4096` and `random-4096`).
 //!
 //! Blocks are never written by the workloads, so every contender is timed on its own
 //! bookkeeping only.
@@ -345,15 +348,29 @@ fn create_and_drop(c: &mut Criterion) {
     group.finish();
 }
 
-/// The cache-set effect at 4 KiB blocks, shown on the bare list so that nothing else differs.
+/// The cache-set effect at 4 KiB blocks, before and after colouring: on the bare list (so
+/// that nothing else differs) and, in a build with `--cfg memory_pool_uncoloured`, the pool.
 fn colouring(c: &mut Criterion) {
+    let reverse: Vec<usize> = (0..BATCH).rev().collect();
     let random = shuffled(BATCH);
     let mut group = c.benchmark_group("colour-4096");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, stagger) in [("links at offset 0", false), ("links staggered", true)] {
-        let mut list = BareList::new(4096, BATCH, stagger);
-        let mut held = Vec::with_capacity(BATCH);
-        group.bench_function(name, |b| b.iter(|| batch(&mut list, &mut held, &random)));
+    for (workload, order) in [("reverse", &reverse), ("random", &random)] {
+        if cfg!(memory_pool_uncoloured) {
+            let mut held = Vec::with_capacity(BATCH);
+            let mut pool = PoolContender(Pool::new(4096, BATCH).expect("a 40 MB pool"));
+            group.bench_function(format!("pool {workload}, links uncoloured"), |b| {
+                b.iter(|| batch(&mut pool, &mut held, order))
+            });
+            continue;
+        }
+        for (links, stagger) in [("links at offset 0", false), ("links staggered", true)] {
+            let mut list = BareList::new(4096, BATCH, stagger);
+            let mut held = Vec::with_capacity(BATCH);
+            group.bench_function(format!("bare-list {workload}, {links}"), |b| {
+                b.iter(|| batch(&mut list, &mut held, order))
+            });
+        }
     }
     group.finish();
 }

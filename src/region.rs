@@ -490,7 +490,13 @@ const CACHE_LINE: usize = 64;
 /// How many link positions (colours) a block of `stride` bytes offers: the largest power of
 /// two of whole cache lines that fit, at most 64 (a 4 KiB page of lines). The last colour's
 /// slot starts at `(colours - 1) × 64 <= stride - 64`, so the link always fits.
+///
+/// Built with `--cfg memory_pool_uncoloured` (`make bench` does so once, for the before/after
+/// of the 4 KiB benchmarks), there is one colour: every link in its block's first word.
 fn colours(stride: usize) -> usize {
+    if cfg!(memory_pool_uncoloured) {
+        return 1;
+    }
     let lines = (stride / CACHE_LINE).clamp(1, 64);
     1 << lines.ilog2()
 }
