@@ -134,7 +134,7 @@ stress:
 	cargo run --release --locked --example stress -- $(STRESS_OPS)
 
 ## Benchmarks (issue 6): native criterion suite and wasm modules under node, in one run, then
-## benches/results.md and benches/results.svg. Takes about ten minutes; not part of `make test`
+## benches/results.md and benches/results.svg. Takes about eight minutes here; not part of `make test`
 ## (whose clippy --all-targets compiles the benches).
 bench:
 	scripts/setup.sh native
