@@ -596,6 +596,15 @@ impl<M: MemorySource> Heap<M> {
         self.word(offset) & USED != 0
     }
 
+    /// The block whose header is at `offset`, as the introspection iterators describe it.
+    fn block_at(&self, offset: usize) -> HeapBlock {
+        HeapBlock {
+            addr: self.start() + offset,
+            size: self.size_at(offset),
+            used: self.used_at(offset),
+        }
+    }
+
     fn set_header(&mut self, offset: usize, size: usize, used: bool) {
         self.set_word(offset, size | usize::from(used));
     }
@@ -668,11 +677,7 @@ impl<M: MemorySource> Iterator for HeapBlocks<'_, M> {
             return None;
         }
         self.offset += size;
-        Some(HeapBlock {
-            addr: heap.start() + offset,
-            size,
-            used: heap.used_at(offset),
-        })
+        Some(heap.block_at(offset))
     }
 }
 
@@ -705,11 +710,7 @@ impl<M: MemorySource> Iterator for HeapFreeList<'_, M> {
         }
         self.steps_left = self.steps_left.checked_sub(1)?;
         self.next = heap.link(offset);
-        Some(HeapBlock {
-            addr: heap.start() + offset,
-            size: heap.size_at(offset),
-            used: heap.used_at(offset),
-        })
+        Some(heap.block_at(offset))
     }
 }
 

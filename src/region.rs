@@ -540,23 +540,6 @@ fn colour_shift(stride: usize) -> u32 {
 /// two cache lines, which would make every use of it touch two; the padding this costs is
 /// under 64 bytes per pool.
 pub(crate) const fn block_shape(layout: Layout) -> Option<(usize, usize)> {
-    match stride_and_align(layout) {
-        Some((stride, align)) => {
-            let within_a_line = 1 << stride.trailing_zeros();
-            let line = if within_a_line < CACHE_LINE {
-                within_a_line
-            } else {
-                CACHE_LINE
-            };
-            Some((stride, if align > line { align } else { line }))
-        }
-        None => None,
-    }
-}
-
-/// The stride and alignment `layout` asks for, before [`block_shape`] lines blocks up with
-/// cache lines.
-const fn stride_and_align(layout: Layout) -> Option<(usize, usize)> {
     let align = if layout.align() > align_of::<usize>() {
         layout.align()
     } else {
@@ -567,10 +550,23 @@ const fn stride_and_align(layout: Layout) -> Option<(usize, usize)> {
     } else {
         size_of::<usize>()
     };
-    match size.checked_next_multiple_of(align) {
-        Some(stride) => Some((stride, align)),
-        None => None,
-    }
+    let Some(stride) = size.checked_next_multiple_of(align) else {
+        return None;
+    };
+    // The largest power of two that divides the stride (at least `align`, which divides it),
+    // but no more than a cache line, or `align` if that is more.
+    let most = if align > CACHE_LINE {
+        align
+    } else {
+        CACHE_LINE
+    };
+    let within_a_line = 1 << stride.trailing_zeros();
+    let placement = if within_a_line < most {
+        within_a_line
+    } else {
+        most
+    };
+    Some((stride, placement))
 }
 
 /// A fresh region from [`carve`]: its start and size as the source gave them, and where the

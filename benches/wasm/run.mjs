@@ -7,7 +7,6 @@
 // minimum is the least disturbed run. Run with `node --no-liftoff` (run.sh does) so that all
 // code is V8's optimising tier, the one a hot page runs in.
 //
-//
 // Where V8 happens to place a module's code differs from one process to the next, and so,
 // by up to 2.5× for the same module and block size, do its timings (seen for the pool and
 // for dlmalloc alike; within a process, every round agrees). So the rounds run in PROCESSES

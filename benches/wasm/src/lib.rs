@@ -48,9 +48,12 @@ pub extern "C" fn free_block(block: *mut u8) -> u32 {
     contender::with(1, |held| held.free(block))
 }
 
-// Each contender: `setup` (exported), and `alloc` / `free`, inlined into the exports and into
-// the workload loops alike (the pool is small enough to inline, as it is natively; the
-// peers' `std::alloc` calls end in their allocator's out-of-line functions either way).
+// Each contender: `setup` (exported); `with(failed, work)`, which runs `work` with what a
+// workload holds (`Held`: the pool, as a native caller holds its `&mut Pool`; nothing for the
+// others, whose state is global), or answers `failed` if there is nothing to run it on; and
+// `Held::alloc` / `Held::free`, inlined into the exports and into the workload loops alike (the
+// pool is small enough to inline, as it is natively; the peers' `std::alloc` calls end in
+// their allocator's out-of-line functions either way).
 
 #[cfg(feature = "pool")]
 mod contender {
@@ -100,6 +103,18 @@ mod contender {
     }
 }
 
+/// For the contenders whose state is global (the bare list's head, the global allocators):
+/// a workload holds nothing, and each contender gives `Held` its `alloc` and `free`.
+#[cfg(not(feature = "pool"))]
+mod global {
+    pub struct Held;
+
+    #[inline(always)]
+    pub fn with<R>(_failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
+        work(&mut Held)
+    }
+}
+
 /// THE LOWER BOUND, NOT AN ALLOCATOR: an intrusive free list that checks nothing (a double
 /// free silently corrupts it), as in the native benchmarks.
 #[cfg(feature = "bare_list")]
@@ -138,46 +153,30 @@ mod contender {
         1
     }
 
-    /// Nothing to hold: the state is global.
-    pub struct Held;
-
-    #[inline(always)]
-    pub fn with<R>(_failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
-        work(&mut Held)
-    }
+    pub use super::global::{with, Held};
 
     impl Held {
         #[inline(always)]
         pub fn alloc(&mut self) -> *mut u8 {
-            alloc()
+            // SAFETY: none checked: the floor. The workloads never overdraw it.
+            unsafe {
+                let head = HEAD.get();
+                let block = *head;
+                *head = block.cast::<*mut u8>().read();
+                block
+            }
         }
 
         #[inline(always)]
         pub fn free(&mut self, block: *mut u8) -> u32 {
-            free(block)
+            // SAFETY: none checked; the workloads free only blocks they hold.
+            unsafe {
+                let head = HEAD.get();
+                block.cast::<*mut u8>().write(*head);
+                *head = block;
+            }
+            0
         }
-    }
-
-    #[inline(always)]
-    pub fn alloc() -> *mut u8 {
-        // SAFETY: none checked: the floor. The workloads never overdraw it.
-        unsafe {
-            let head = HEAD.get();
-            let block = *head;
-            *head = block.cast::<*mut u8>().read();
-            block
-        }
-    }
-
-    #[inline(always)]
-    pub fn free(block: *mut u8) -> u32 {
-        // SAFETY: none checked; the workloads free only blocks they hold.
-        unsafe {
-            let head = HEAD.get();
-            block.cast::<*mut u8>().write(*head);
-            *head = block;
-        }
-        0
     }
 }
 
@@ -211,38 +210,22 @@ mod contender {
         }
     }
 
-    /// Nothing to hold: the state is global.
-    pub struct Held;
-
-    #[inline(always)]
-    pub fn with<R>(_failed: R, work: impl FnOnce(&mut Held) -> R) -> R {
-        work(&mut Held)
-    }
+    pub use super::global::{with, Held};
 
     impl Held {
         #[inline(always)]
         pub fn alloc(&mut self) -> *mut u8 {
-            alloc()
+            // SAFETY: the layout has a non-zero size (`setup`); single-threaded.
+            unsafe { std::alloc::alloc(*LAYOUT.get()) }
         }
 
         #[inline(always)]
         pub fn free(&mut self, block: *mut u8) -> u32 {
-            free(block)
+            // SAFETY: the workloads pass back only blocks from `alloc_block`, once, with the
+            // layout they were allocated with.
+            unsafe { std::alloc::dealloc(block, *LAYOUT.get()) };
+            0
         }
-    }
-
-    #[inline(always)]
-    pub fn alloc() -> *mut u8 {
-        // SAFETY: the layout has a non-zero size (`setup`); single-threaded.
-        unsafe { std::alloc::alloc(*LAYOUT.get()) }
-    }
-
-    #[inline(always)]
-    pub fn free(block: *mut u8) -> u32 {
-        // SAFETY: the workloads pass back only blocks from `alloc_block`, once, with the
-        // layout they were allocated with.
-        unsafe { std::alloc::dealloc(block, *LAYOUT.get()) };
-        0
     }
 }
 
