@@ -239,25 +239,23 @@ impl<M: MemorySource> Pool<M> {
     #[inline(always)]
     fn pop(&mut self) -> Option<NonNull<u8>> {
         let head = self.free_head;
-        let index = self.region.index_of(head.addr());
-        // A block start inside the blocks is all `index_of` lets below `count`.
-        if index >= self.region.count() {
-            return None;
-        }
+        // `None` for an end mark (odd, so no block start).
+        let found = self.region.find(head)?;
         // A free block holds its state and a link to the next free block, checked like this
         // when that one is popped in turn. Anything else means it was written after it was
         // freed: don't follow it.
-        // SAFETY: `index < count`.
-        if unsafe { self.region.state(index) } != BlockState::Free as u8 {
+        // SAFETY: `found` came from `find`.
+        if unsafe { self.region.state_of(found) } != BlockState::Free as u8 {
             return None;
         }
-        // SAFETY: `head` is the start of block `index`, so not null.
-        let block = unsafe { NonNull::new_unchecked(head) };
-        // SAFETY: `block` is block `index`, and it is free.
+        // SAFETY: `found` came from `find`, and the block is free, so its link slot holds a
+        // link (or whatever a use-after-free wrote there, checked when it is popped in turn).
         unsafe {
-            self.free_head = self.region.link(block);
-            self.region.set_state(index, BlockState::InUse);
+            self.free_head = self.region.link_of(found).read();
+            self.region.set_state_of(found, BlockState::InUse);
         }
+        // SAFETY: `head` is a block start, so not null.
+        let block = unsafe { NonNull::new_unchecked(head) };
         self.stats.total_allocs += 1;
         // No peak to update: see `alloc_never_used`.
         sanitizer::block_handed_out(block, self.region.stride());
@@ -348,38 +346,50 @@ impl<M: MemorySource> Pool<M> {
     /// ```
     #[inline(always)]
     pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
-        // Below `count` exactly for a block start (see `Region::locate`); `refuse` says what
-        // anything else is.
-        let index = self.region.index_of(block.as_ptr().addr());
-        if index >= self.region.count() {
-            return Err(*self.refuse(block.as_ptr()));
-        }
-        // SAFETY: `index < count`.
-        if unsafe { self.region.state(index) } != BlockState::InUse as u8 {
-            return Err(*self.refuse(block.as_ptr()));
-        }
+        // Anything but a block start, and a block that is not in use, is refused; `refuse`
+        // says which error it is.
+        let given = block.as_ptr();
         let block = self.region.reclaim(block);
+        let Some(found) = self.region.find(block.as_ptr()) else {
+            return Err(*self.refuse(given));
+        };
+        // SAFETY: `found` came from `find`.
+        if unsafe { self.region.state_of(found) } != BlockState::InUse as u8 {
+            return Err(*self.refuse(given));
+        }
         let addr = block.addr().get();
-        // SAFETY: `block` is the start of block `index`.
-        let link = unsafe { self.region.link_slot(block) };
-        // SAFETY: `index < count` and the block was in use, so it is ours again to write.
+        let link = self.region.link_of(found);
+        // SAFETY: `found` came from `find`, and the block was in use, so it is ours again to
+        // write: its state, and its link slot.
         unsafe {
+            self.region.set_state_of(found, BlockState::Free);
             // Onto the current list if the block is in the current chunk, else onto its own
             // chunk's list; either way it links to the list's old head.
             if self.region.same_chunk(addr, self.free_head.addr()) {
                 link.write(self.free_head);
                 self.free_head = block.as_ptr();
             } else {
-                link.write(
-                    self.region
-                        .push_onto_chunk(self.region.chunk_of(addr), block),
-                );
+                crate::region::larger_blocks();
+                self.free_to_other_chunk(block, link);
             }
-            self.region.set_state(index, BlockState::Free);
         }
         sanitizer::block_freed(block, self.region.stride(), link.addr().get() - addr);
         self.stats.total_frees += 1;
         Ok(())
+    }
+
+    /// `free` of a block outside the current chunk: onto its own chunk's list. Out of line,
+    /// so that `free`'s common case runs straight through without a jump.
+    ///
+    /// # Safety
+    ///
+    /// `block` is a block start of this region, no longer in use, and `link` its link slot.
+    #[inline(always)]
+    unsafe fn free_to_other_chunk(&mut self, block: NonNull<u8>, link: NonNull<*mut u8>) {
+        let chunk = self.region.chunk_of(block.addr().get());
+        // SAFETY: `chunk` is the chunk of one of this region's blocks, and the caller hands
+        // over the block's link slot to write.
+        unsafe { link.write(self.region.push_onto_chunk(chunk, block)) }
     }
 
     /// Explains why `free(ptr)` was refused, and counts it.

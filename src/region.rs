@@ -23,7 +23,8 @@
 //! to.
 //!
 //! Every `unsafe` access to the region lives in this file; each takes a block index that the
-//! caller has checked against [`Region::count`], or the address of a block start.
+//! caller has checked against [`Region::count`], the address of a block start, or what
+//! [`Region::find`] found at one.
 
 use core::alloc::Layout;
 use core::num::NonZeroUsize;
@@ -41,6 +42,17 @@ pub(crate) enum Location {
     Inside { index: usize, offset: usize },
     /// Not in any block.
     Outside,
+}
+
+/// A block start as [`Region::find`] found it: where its state byte and its free-list link
+/// are. Only `find` makes one, so holding one means the block exists.
+#[derive(Clone, Copy)]
+pub(crate) struct Found {
+    /// The state byte's offset from the first block: negative, wrapped (the state bytes lie
+    /// below the blocks).
+    state: usize,
+    /// The block.
+    block: NonNull<u8>,
 }
 
 pub(crate) struct Region<M: MemorySource> {
@@ -232,6 +244,60 @@ impl<M: MemorySource> Region<M> {
         self.shape.rotate(offset.wrapping_mul(self.inverse))
     }
 
+    /// If `ptr` is the start of a block, what `alloc` and `free` need to know of it: where
+    /// its state byte is ([`state_of`](Self::state_of)) and its free-list link
+    /// ([`link_of`](Self::link_of)). `None` for any other address. `ptr` should carry this
+    /// region's provenance ([`reclaim`](Self::reclaim)): the link is found through it.
+    ///
+    /// [`index_of`](Self::index_of) for the hot paths, with one saving: rather than compare
+    /// the index with `count` and then add it to the state bytes' start (`blocks - count`),
+    /// it subtracts `count` once. The subtraction borrows exactly when `index < count`, and
+    /// what it leaves, `index - count`, is the state byte's (negative) offset from the first
+    /// block.
+    #[inline(always)]
+    pub(crate) fn find(&self, ptr: *mut u8) -> Option<Found> {
+        let index = self.index_of(ptr.addr());
+        let (state, is_block_start) = index.overflowing_sub(self.count);
+        // SAFETY: a block start is not null.
+        let block = unsafe { NonNull::new_unchecked(ptr) };
+        is_block_start.then_some(Found { state, block })
+    }
+
+    /// Where block `found` keeps its free-list link (see [`link_slot`](Self::link_slot)).
+    #[inline(always)]
+    pub(crate) fn link_of(&self, found: Found) -> NonNull<*mut u8> {
+        // SAFETY: `find` found `found.block` to be a block start.
+        unsafe { self.link_slot(found.block) }
+    }
+
+    /// Block `found`'s state byte.
+    ///
+    /// # Safety
+    ///
+    /// `found` came from this region's [`find`](Self::find).
+    #[inline(always)]
+    pub(crate) unsafe fn state_of(&self, found: Found) -> u8 {
+        // SAFETY: `find` made `found.state` the offset from the first block of one of the
+        // state bytes, which are inside the region and initialised.
+        unsafe { self.blocks.as_ptr().wrapping_add(found.state).read() }
+    }
+
+    /// Sets block `found`'s state byte.
+    ///
+    /// # Safety
+    ///
+    /// `found` came from this region's [`find`](Self::find).
+    #[inline(always)]
+    pub(crate) unsafe fn set_state_of(&mut self, found: Found, state: BlockState) {
+        // SAFETY: as in `state_of`; we own the region mutably.
+        unsafe {
+            self.blocks
+                .as_ptr()
+                .wrapping_add(found.state)
+                .write(state as u8)
+        }
+    }
+
     /// The same address as `ptr`, as a pointer into this region (with the region's
     /// provenance): how a pointer a caller passed in, once `index_of` has found it to be a
     /// block start, becomes ours again.
@@ -253,18 +319,6 @@ impl<M: MemorySource> Region<M> {
         // SAFETY: the `count` bytes below the blocks are the state bytes; they are
         // initialised (the source zeroes them) and only written through `&mut self`.
         unsafe { core::slice::from_raw_parts(self.states_start().as_ptr(), self.count) }
-    }
-
-    /// Block `index`'s state byte.
-    ///
-    /// # Safety
-    ///
-    /// `index < self.count()`.
-    #[inline(always)]
-    pub(crate) unsafe fn state(&self, index: usize) -> u8 {
-        debug_assert!(index < self.count);
-        // SAFETY: the caller checked `index < count`; state bytes are initialised.
-        unsafe { self.states_start().add(index).read() }
     }
 
     /// Sets block `index`'s state byte.
@@ -481,7 +535,7 @@ impl<M: MemorySource> Drop for Region<M> {
 /// nothing). The stable spelling of a branch hint.
 #[cold]
 #[inline(always)]
-fn larger_blocks() {}
+pub(crate) fn larger_blocks() {}
 
 /// The cache-line size the link colouring staggers by (64 bytes on every current x86-64 and
 /// most Arm cores; a wrong guess only makes colouring less effective, never unsafe).
@@ -734,6 +788,43 @@ mod tests {
                 // Addresses below the first block.
                 if offset > 0 && offset < 4 * stride {
                     assert_eq!(region.locate(first.wrapping_sub(offset)), Location::Outside);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn find_agrees_with_locate_state_bytes_and_link_slots() {
+        let word = size_of::<usize>();
+        for stride in [8usize, 16, 24, 32, 64, 72, 128, 192, 4096, 4104] {
+            let count = 5;
+            let mut buffer = vec![0u8; pool_region_size(stride, word, count).unwrap()];
+            let memory = crate::SliceMemory::new(&mut buffer);
+            let mut region = Region::new(stride, word, count, memory).unwrap();
+            let states = [BlockState::NeverUsed, BlockState::Free, BlockState::InUse];
+            for index in 0..count {
+                // SAFETY: `index < count`.
+                unsafe { region.set_state(index, states[index % 3]) };
+            }
+            let first = region.blocks.as_ptr();
+            let span = (stride * (count + 2)) as isize;
+            for offset in (-span..span).chain([isize::MIN, isize::MAX]) {
+                let ptr = first.wrapping_offset(offset);
+                let found = region.find(ptr);
+                match region.locate(ptr.addr()) {
+                    Location::BlockStart(index) => {
+                        let found = found.expect("a block start is found");
+                        // SAFETY: `found` came from `find`; `index < count`.
+                        let (state, link) = unsafe {
+                            (
+                                region.state_of(found),
+                                region.link_slot(region.block(index)),
+                            )
+                        };
+                        assert_eq!(state, states[index % 3] as u8, "stride {stride}");
+                        assert_eq!(region.link_of(found), link, "stride {stride}");
+                    }
+                    _ => assert!(found.is_none(), "stride {stride}, offset {offset}"),
                 }
             }
         }
