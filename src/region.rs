@@ -258,9 +258,12 @@ impl<M: MemorySource> Region<M> {
     pub(crate) fn find(&self, ptr: *mut u8) -> Option<Found> {
         let index = self.index_of(ptr.addr());
         let (state, is_block_start) = index.overflowing_sub(self.count);
+        if !is_block_start {
+            return None;
+        }
         // SAFETY: a block start is not null.
         let block = unsafe { NonNull::new_unchecked(ptr) };
-        is_block_start.then_some(Found { state, block })
+        Some(Found { state, block })
     }
 
     /// Where block `found` keeps its free-list link (see [`link_slot`](Self::link_slot)).
@@ -366,7 +369,7 @@ impl<M: MemorySource> Region<M> {
             return block.cast();
         }
         // Laid out off the straight path, so that small blocks run through without a jump.
-        larger_blocks();
+        cold_path();
         let offset = self.shape.link_offset(block.addr().get());
         // SAFETY: `offset <= colour_bits <= stride - 64` (see `colours`), so the slot lies
         // inside the block; it is a multiple of 64 into a pointer-aligned block.
@@ -532,10 +535,10 @@ impl<M: MemorySource> Drop for Region<M> {
 }
 
 /// Marks the path it is called on as the less common one (for the code layout only: it does
-/// nothing). The stable spelling of a branch hint.
+/// nothing). The stable spelling of the unstable `core::hint::cold_path`.
 #[cold]
 #[inline(always)]
-pub(crate) fn larger_blocks() {}
+pub(crate) fn cold_path() {}
 
 /// The cache-line size the link colouring staggers by (64 bytes on every current x86-64 and
 /// most Arm cores; a wrong guess only makes colouring less effective, never unsafe).
