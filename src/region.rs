@@ -302,15 +302,16 @@ impl<M: MemorySource> Region<M> {
     }
 
     /// The same address as `ptr`, as a pointer into this region (with the region's
-    /// provenance): how a pointer a caller passed in, once `index_of` has found it to be a
-    /// block start, becomes ours again.
+    /// provenance): how a pointer a caller passed in becomes ours, before [`find`](Self::find)
+    /// looks it up.
     #[inline(always)]
     pub(crate) fn reclaim(&self, ptr: NonNull<u8>) -> NonNull<u8> {
         self.blocks.with_addr(ptr.addr())
     }
 
-    /// Where the state bytes start: `count` bytes below the first block. Computed from the
-    /// two words every operation loads anyway, rather than loaded as a third.
+    /// Where the state bytes start: `count` bytes below the first block. (The hot paths do
+    /// not need it: [`find`](Self::find) gives them the state byte's offset from the first
+    /// block directly.)
     #[inline(always)]
     fn states_start(&self) -> NonNull<u8> {
         // SAFETY: `carve` left at least `count` bytes of metadata below the blocks.
