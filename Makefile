@@ -104,21 +104,43 @@ bench-size-classes-wasm:
 	scripts/setup.sh wasm
 	wasm-pack test --node --release -- --locked --test wasm_mixed -- --include-ignored --nocapture
 
-## ---- Reliability (issue 8): separate targets, each too slow for `make test` -------------
+## ---- Reliability: fuzzing and sanitizers --------------------------------------------------
 
 FUZZ_SECONDS ?= 60
+# Every fuzz target, one file each in fuzz/fuzz_targets/ (its model in fuzz/models/).
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 STRESS_OPS ?= 10000000
-.PHONY: fuzz asan stress
+.PHONY: fuzz test-fuzz tsan asan stress
 
-## Fuzz the pool for $(FUZZ_SECONDS) s on one core (nightly, libFuzzer + AddressSanitizer).
-## New inputs go to fuzz/target/corpus (ignored); the committed seeds are only read.
-## A failure leaves its input in fuzz/artifacts/pool_ops/ and prints how to reproduce it.
+## Fuzz each of $(FUZZ_TARGETS) for $(FUZZ_SECONDS) s in turn (nightly, libFuzzer +
+## AddressSanitizer; `make fuzz FUZZ_TARGETS=heap` for one). Each starts from its committed
+## seeds in fuzz/corpus/<target>/, which are only read; new inputs go to fuzz/target/corpus/
+## (ignored). A failure stops the run, leaves its input in fuzz/artifacts/<target>/ and prints
+## how to reproduce it; `cargo test --test fuzz_corpus` replays the committed seeds on stable.
 fuzz:
 	scripts/setup.sh fuzz
-	mkdir -p fuzz/target/corpus/pool_ops
-	RUSTFLAGS="--cfg memory_pool_asan" cargo +nightly fuzz run pool_ops \
-		fuzz/target/corpus/pool_ops fuzz/corpus/pool_ops -- \
-		-max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p target/corpus/$$target && \
+		echo "== fuzz $$target for $(FUZZ_SECONDS) s" && \
+		RUSTFLAGS="--cfg memory_pool_asan" cargo +nightly fuzz run $$target \
+			target/corpus/$$target corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
+## Part of `make test`: every fuzz target, 25 s each, from its seeds.
+test-fuzz:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=25
+test: test-fuzz
+
+## The threaded tests (SyncPool's threads handing blocks to each other, SizeClasses as the
+## global allocator of threads) under ThreadSanitizer: nightly, with std rebuilt instrumented.
+## Not part of `make test` (the std build alone takes minutes).
+TSAN_HOST = $$(rustc -vV | sed -n 's/^host: //p')
+tsan:
+	scripts/setup.sh tsan
+	RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
+		cargo +nightly test --locked -Zbuild-std --target "$(TSAN_HOST)" --target-dir target/tsan \
+		--test sync_pool --test global_alloc --test size_classes
 
 ## The native tests and doctests under AddressSanitizer (nightly), in their own target dir;
 ## `--cfg memory_pool_asan` makes the pool poison its free blocks (src/sanitizer.rs).

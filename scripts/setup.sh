@@ -8,6 +8,7 @@
 #   scripts/setup.sh browser  + wasm, Debian's chromium and chromedriver, Node.js (if missing)
 #   scripts/setup.sh nightly  + the nightly toolchain (AddressSanitizer builds)
 #   scripts/setup.sh fuzz     + nightly and cargo-fuzz (libFuzzer)
+#   scripts/setup.sh tsan     + nightly and rust-src (ThreadSanitizer rebuilds std)
 #   scripts/setup.sh all      everything above
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,11 @@ fuzz() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
     }
 }
+tsan() {
+    nightly
+    rustup component list --toolchain nightly --installed | grep -q '^rust-src' ||
+        { say "adding nightly rust-src"; rustup component add rust-src --toolchain nightly; }
+}
 # --- end reliability ---------------------------------------------------------------------
 
 case "${1:-all}" in
@@ -91,6 +97,7 @@ case "${1:-all}" in
     browser) native; browser ;;
     nightly) native; nightly ;;
     fuzz) native; fuzz ;;
-    all) native; miri; browser; fuzz ;;
-    *) echo "usage: $0 [native|miri|wasm|browser|nightly|fuzz|all]" >&2; exit 2 ;;
+    tsan) native; tsan ;;
+    all) native; miri; browser; fuzz; tsan ;;
+    *) echo "usage: $0 [native|miri|wasm|browser|nightly|fuzz|tsan|all]" >&2; exit 2 ;;
 esac
