@@ -43,6 +43,11 @@ use std::collections::BTreeMap;
 use std::ptr;
 
 use arbitrary::Arbitrary;
+// Each model includes it: a fuzz target builds one model, `tests/fuzz_corpus.rs` all of them.
+#[path = "common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+use common::{all_bytes_are, PATTERN_SPAN};
 use memory_pool::{
     BlockState, ClassStats, LargeStats, PoolStats, RegionLayout, SizeClasses, CLASS_COUNT,
     CLASS_SIZES, LARGEST_CLASS, MAX_REGIONS,
@@ -54,8 +59,6 @@ const PAGE: usize = 4096;
 /// blocks); each region after it twice as many blocks as the one before.
 const FIRST_REGION_BYTES: usize = 60 * 1024;
 const MIN_FIRST_COUNT: usize = 4;
-/// Bytes written and verified at each end of a live block.
-const PATTERN_SPAN: usize = 256;
 /// `alloc_zeroed` blocks up to this size are checked to be zero all through (only their two
 /// ends above it).
 const ZEROES_CHECKED: usize = 64 << 10;
@@ -67,8 +70,9 @@ const BLOCK_LIMIT: usize = 4 << 20;
 /// More than any 64-bit address space can map (x86-64 with 5-level paging has 2^56 bytes of
 /// user space, others less): a request this large must get null.
 const NO_ROOM: usize = 1 << 56;
-/// Block states are compared through `class_block_states` for blocks below this index.
-const STATES_CHECKED: usize = 4096;
+/// Block states are compared through `class_block_states` (which copies a region's states
+/// from its first block on) for blocks below this index.
+const STATES_CHECKED: usize = 64;
 
 /// A size, with the edges of every class and of whole pages easy to reach.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -334,6 +338,9 @@ impl Block {
             // SAFETY: the range is inside the block's first `layout.size()` bytes, written by
             // `write` (or zeroed by `alloc_zeroed`), and the block is live.
             let bytes = unsafe { std::slice::from_raw_parts(self.ptr.add(start), end - start) };
+            if all_bytes_are(bytes, byte) {
+                continue;
+            }
             if let Some(at) = bytes.iter().position(|&b| b != byte) {
                 panic!(
                     "block {:p} ({:?}) lost its contents at byte {}: {:#x}, not {byte:#x}",
@@ -495,6 +502,9 @@ impl<'a> Model<'a> {
             for (start, len) in [(head, head_len), (tail, tail_len)] {
                 // SAFETY: inside the block's `size` bytes, which `alloc_zeroed` initialised.
                 let bytes = unsafe { std::slice::from_raw_parts(ptr.add(start), len) };
+                if all_bytes_are(bytes, 0) {
+                    continue;
+                }
                 if let Some(at) = bytes.iter().position(|&b| b != 0) {
                     panic!(
                         "alloc_zeroed({layout:?}) = {ptr:p}: byte {} is not 0",

@@ -187,7 +187,10 @@ fn expect_creation(size: usize, count: usize, layout: Option<Layout>) -> Expecte
     }
     // Block indices are 32 bits (`u32::MAX` marks the end of the free list).
     let too_many = count >= u32::MAX as usize;
-    if size != 0 && (stride.is_none() || too_many || (count != 0 && min_bytes.is_none())) {
+    // A block larger than `isize::MAX` is too large however many there are (and
+    // `SyncPool::new(isize::MAX, 0)` may say so rather than that there are none).
+    let block_too_large = stride.is_none_or(|stride| stride > isize::MAX as usize);
+    if size != 0 && (block_too_large || too_many || (count != 0 && min_bytes.is_none())) {
         must_fail.push(PoolError::TooLarge {
             block_size: size,
             block_count: count,
