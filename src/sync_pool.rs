@@ -21,7 +21,7 @@
 //!   with one CAS, so of two threads freeing one block exactly one succeeds.
 //!
 //! ```text
-//!  region: │ links: u32 × n │ states: u8 × n │ pad │ block 0 │ block 1 │ … │
+//!  region: │ 0–3 B │ links: u32 × n │ states: u8 × n │ pad │ block 0 │ block 1 │ … │
 //!  head:   AtomicU64 = tag (32 bits) │ index of the first free block (32 bits)
 //! ```
 //!
@@ -215,6 +215,8 @@ mod shared {
         memory: M,
         base: NonNull<u8>,
         size: usize,
+        /// The links, then the states: the region's first 4-aligned byte.
+        metadata: NonNull<u8>,
         blocks: NonNull<u8>,
         stride: usize,
         count: usize,
@@ -288,19 +290,23 @@ mod shared {
                 return Err(too_large);
             }
             let (stride, align) = block_shape(layout).ok_or(too_large)?;
-            // Links (4 bytes each), then states (1 byte each), then padding, then blocks.
-            let metadata = block_count.checked_mul(5).ok_or(too_large)?;
+            // Up to 3 bytes that put the links on 4 bytes (a memory source may give memory
+            // that starts anywhere), links (4 bytes each), states (1 byte each), padding, blocks.
+            let link_align = align_of::<AtomicU32>();
+            let metadata = block_count
+                .checked_mul(5)
+                .and_then(|bytes| bytes.checked_add(link_align - 1))
+                .ok_or(too_large)?;
             let Carved { base, size, blocks } =
                 carve(&mut memory, metadata, stride, align, block_count, too_large)?;
-            if base.as_ptr().addr() % align_of::<AtomicU32>() != 0 {
-                // SAFETY: the pair just came from `acquire`, and nothing uses it.
-                unsafe { memory.release(base, size) };
-                return Err(PoolError::OutOfMemory { bytes: size });
-            }
+            let skip = base.as_ptr().addr().next_multiple_of(link_align) - base.as_ptr().addr();
+            // SAFETY: `skip < link_align`, and the region starts with `metadata` bytes.
+            let metadata = unsafe { base.add(skip) };
             Ok(SyncPool {
                 memory,
                 base,
                 size,
+                metadata,
                 blocks,
                 stride,
                 count: block_count,
@@ -312,10 +318,10 @@ mod shared {
         /// The links, one `AtomicU32` per block, at the start of the region.
         #[inline(always)]
         fn links(&self) -> &[AtomicU32] {
-            // SAFETY: the region starts with `count` u32s, 4-aligned (checked in `new`),
-            // zero-initialised by the source (a valid atomic), and only ever accessed
-            // atomically while the pool lives.
-            unsafe { slice::from_raw_parts(self.base.as_ptr().cast(), self.count) }
+            // SAFETY: the metadata starts with `count` u32s, 4-aligned (`new` put it on the
+            // region's first 4-aligned byte), zero-initialised by the source (a valid atomic),
+            // and only ever accessed atomically while the pool lives.
+            unsafe { slice::from_raw_parts(self.metadata.as_ptr().cast(), self.count) }
         }
 
         /// The states, one `AtomicU8` per block, after the links.
@@ -324,7 +330,10 @@ mod shared {
             // SAFETY: `count` bytes after the links, zeroed (= never used), only ever
             // accessed atomically.
             unsafe {
-                slice::from_raw_parts(self.base.as_ptr().add(4 * self.count).cast(), self.count)
+                slice::from_raw_parts(
+                    self.metadata.as_ptr().add(4 * self.count).cast(),
+                    self.count,
+                )
             }
         }
 

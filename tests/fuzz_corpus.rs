@@ -18,9 +18,27 @@ use arbitrary::{Arbitrary, Unstructured};
 #[allow(dead_code)]
 mod pool_ops;
 
+#[path = "../fuzz/models/size_classes.rs"]
+#[allow(dead_code)]
+mod size_classes;
+
+#[path = "../fuzz/models/sync_pool.rs"]
+#[allow(dead_code)]
+mod sync_pool;
+
 #[test]
 fn pool_ops_corpus_passes_the_model() {
     replay("pool_ops", pool_ops::run);
+}
+
+#[test]
+fn size_classes_corpus_passes_the_model() {
+    replay("size_classes", size_classes::run);
+}
+
+#[test]
+fn sync_pool_corpus_passes_the_model() {
+    replay("sync_pool", sync_pool::run);
 }
 
 /// Runs every input of `fuzz/corpus/<target>/` through `run`, and fails naming each input

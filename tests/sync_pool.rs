@@ -7,7 +7,9 @@ use std::ptr::NonNull;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 
-use memory_pool::{BlockState, FreeError, PoolError, SyncPool};
+use std::alloc::Layout;
+
+use memory_pool::{BlockState, FreeError, PoolError, SliceMemory, SyncPool};
 
 /// A block sent between threads (a raw pointer is not `Send`; ownership moves with it).
 #[derive(Clone, Copy)]
@@ -73,6 +75,34 @@ fn misuse_is_refused_and_counted() {
     assert_eq!(pool.state(1), Some(BlockState::InUse));
     assert_eq!(pool.alloc(), Some(a), "the freed block comes back first");
     assert!(pool.contains(inside.as_ptr()));
+}
+
+/// The `sync_pool` fuzz target's first find: a buffer that starts off a 4-byte boundary was
+/// refused as "out of memory" however big it was (the links were put at its very start, so
+/// they had to be aligned there), where a `Pool` takes any buffer that is big enough.
+#[test]
+fn a_big_enough_buffer_is_taken_wherever_it_starts() {
+    let layout = Layout::from_size_align(41, 8).unwrap();
+    let mut buffer = vec![0u8; 4096];
+    for skew in 0..8 {
+        let pool = SyncPool::with_layout_in(layout, 38, SliceMemory::new(&mut buffer[skew..]))
+            .unwrap_or_else(|error| panic!("skew {skew}: {error}"));
+        let blocks: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
+        assert_eq!(blocks.len(), 38);
+        for (index, &block) in blocks.iter().enumerate() {
+            assert_eq!(block.as_ptr().addr() % 8, 0);
+            stamp(block, 48, index as u64);
+        }
+        for (index, &block) in blocks.iter().enumerate().rev() {
+            assert!(
+                stamped(block, 48, index as u64),
+                "skew {skew}: block {index}"
+            );
+            pool.free(block).unwrap();
+        }
+        assert_eq!(pool.state(0), Some(BlockState::Free));
+        assert_eq!(pool.alloc(), Some(blocks[0]));
+    }
 }
 
 #[test]

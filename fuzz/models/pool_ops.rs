@@ -25,62 +25,18 @@ use std::ptr::NonNull;
 use arbitrary::Arbitrary;
 use memory_pool::{BlockState, FreeError, MemorySource, Pool, PoolError, PoolStats, SliceMemory};
 
+// Each model includes it: a fuzz target builds one model, `tests/fuzz_corpus.rs` all of them.
+#[path = "common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+use common::{
+    check_message, chunk_of, expect_free, fill, nth, verify, Creation, FreeLists, Live, Source,
+};
+
 const WORD: usize = size_of::<usize>();
-/// Bytes written and verified at each end of a live block: whole blocks up to twice this,
-/// and no more for huge ones (a block of a terabyte is fine to hand out, not to fill).
-const PATTERN_SPAN: usize = 256;
 /// Pools up to this many blocks have their whole map, free list and leaks compared with the
 /// model after every step; bigger ones at the end, and only the blocks the run touched.
 const FULL_MAP_LIMIT: usize = 128;
-
-/// A size or count, with the interesting edges made easy to reach.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Size {
-    Tiny(u8),
-    Small(u16),
-    Any(usize),
-    /// `2^(n mod BITS)`.
-    PowerOfTwo(u8),
-    /// `2^(n mod BITS) + delta`, wrapping.
-    NearPowerOfTwo(u8, i8),
-    /// `usize::MAX - n`.
-    NearMax(u16),
-    /// `isize::MAX + delta`, wrapping.
-    NearIsizeMax(i16),
-}
-
-impl Size {
-    fn value(self) -> usize {
-        match self {
-            Size::Tiny(n) => n.into(),
-            Size::Small(n) => n.into(),
-            Size::Any(n) => n,
-            Size::PowerOfTwo(n) => 1 << (u32::from(n) % usize::BITS),
-            Size::NearPowerOfTwo(n, delta) => {
-                (1usize << (u32::from(n) % usize::BITS)).wrapping_add_signed(delta.into())
-            }
-            Size::NearMax(n) => usize::MAX - usize::from(n),
-            Size::NearIsizeMax(delta) => (isize::MAX as usize).wrapping_add_signed(delta.into()),
-        }
-    }
-}
-
-#[derive(Arbitrary, Debug)]
-enum Source {
-    /// `mmap`: `Pool::new` / `Pool::with_layout`.
-    System,
-    /// A `len`-byte buffer that starts `skew` bytes into a `Vec` (so it is often misaligned).
-    Slice { len: u16, skew: u8 },
-}
-
-#[derive(Arbitrary, Debug)]
-struct Creation {
-    block_size: Size,
-    block_count: Size,
-    /// `None`: `Pool::new`; `Some(n)`: `Pool::with_layout` aligned to `2^(n mod BITS)`.
-    align_log2: Option<u8>,
-    source: Source,
-}
 
 /// A pointer to hand to `free` or `check`.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -387,81 +343,6 @@ fn check_creation_error(
     }
 }
 
-/// The pool's free lists as the model keeps them: the current chunk's list, and the lists of
-/// the other chunks with freed blocks, waiting on a stack (a chunk is the 16 KiB-aligned
-/// 16 KiB a block starts in).
-#[derive(Debug, Default)]
-struct FreeLists {
-    /// The list `alloc` pops from (its last element first).
-    current: Vec<usize>,
-    current_chunk: usize,
-    /// Each other chunk's list, and the stack of chunks whose list is not empty.
-    waiting: BTreeMap<usize, Vec<usize>>,
-    stack: Vec<usize>,
-}
-
-/// The chunk of the block at `addr`.
-fn chunk_of(addr: usize) -> usize {
-    addr / (16 << 10)
-}
-
-impl FreeLists {
-    fn push(&mut self, index: usize, chunk: usize) {
-        if chunk == self.current_chunk {
-            self.current.push(index);
-        } else {
-            let list = self.waiting.entry(chunk).or_default();
-            if list.is_empty() {
-                self.stack.push(chunk);
-            }
-            list.push(index);
-        }
-    }
-
-    fn pop(&mut self) -> Option<usize> {
-        loop {
-            if let Some(index) = self.current.pop() {
-                return Some(index);
-            }
-            let chunk = self.stack.pop()?;
-            self.current = self.waiting.remove(&chunk).unwrap_or_default();
-            self.current_chunk = chunk;
-        }
-    }
-
-    /// Every freed block, in the order `alloc` will hand them out.
-    fn order(&self) -> Vec<usize> {
-        let waiting = self
-            .stack
-            .iter()
-            .rev()
-            .flat_map(|chunk| self.waiting[chunk].iter().rev());
-        self.current.iter().rev().chain(waiting).copied().collect()
-    }
-
-    fn len(&self) -> usize {
-        self.current.len() + self.waiting.values().map(Vec::len).sum::<usize>()
-    }
-
-    fn get(&self, n: usize) -> Option<usize> {
-        self.order().get(n).copied()
-    }
-
-    fn remove(&mut self, index: usize) {
-        self.current.retain(|&free| free != index);
-        self.waiting
-            .values_mut()
-            .for_each(|list| list.retain(|&free| free != index));
-    }
-}
-
-/// Where the bytes written into a live block came from.
-#[derive(Debug, Clone, Copy)]
-struct Live {
-    block: NonNull<u8>,
-    byte: u8,
-}
-
 /// The pool under test and what it should look like.
 struct Model<M: MemorySource> {
     pool: Pool<M>,
@@ -657,7 +538,7 @@ impl<M: MemorySource> Model<M> {
 
     fn free(&mut self, ptr: NonNull<u8>) {
         let expected = self.expect(ptr.as_ptr());
-        let before = (!expected.is_ok() && self.count <= FULL_MAP_LIMIT).then(|| self.map());
+        let before = (expected.is_err() && self.count <= FULL_MAP_LIMIT).then(|| self.map());
         if let Ok(index) = expected {
             // The last moment the block is ours: it must still hold what we wrote.
             verify(index, self.live[&index], self.stride);
@@ -688,24 +569,13 @@ impl<M: MemorySource> Model<M> {
 
     /// What `free(ptr)` must answer, worked out from the model alone.
     fn expect(&self, ptr: *const u8) -> Result<usize, FreeError> {
-        let addr = ptr.addr();
-        let offset = addr.wrapping_sub(self.first_block) as u128;
-        if addr < self.first_block || offset >= self.stride as u128 * self.count as u128 {
-            return Err(FreeError::NotInPool { addr });
-        }
-        let (block, offset) = (offset / self.stride as u128, offset % self.stride as u128);
-        let (block, offset) = (block as usize, offset as usize);
-        if offset != 0 {
-            return Err(FreeError::Misaligned {
-                addr,
-                block,
-                offset,
-            });
-        }
-        match self.state(block) {
-            BlockState::InUse => Ok(block),
-            state => Err(FreeError::DoubleFree { addr, block, state }),
-        }
+        expect_free(
+            ptr.addr(),
+            self.first_block,
+            self.stride,
+            self.count,
+            |index| self.state(index),
+        )
     }
 
     fn state(&self, index: usize) -> BlockState {
@@ -847,61 +717,6 @@ impl<M: MemorySource> Model<M> {
         }
         for (&index, &live) in &self.live {
             verify(index, live, self.stride);
-        }
-    }
-}
-
-/// The n-th entry (modulo the length) of a map, if it is not empty.
-fn nth<V>(map: &mut BTreeMap<usize, V>, n: usize) -> Option<(&usize, &mut V)> {
-    let len = map.len();
-    (len > 0).then(|| map.iter_mut().nth(n % len))?
-}
-
-/// The two ends of a block that patterns are written to: all of it when it is small.
-fn spans(stride: usize) -> [(usize, usize); 2] {
-    let head = stride.min(PATTERN_SPAN);
-    let tail = (stride - head).min(PATTERN_SPAN);
-    [(0, head), (stride - tail, tail)]
-}
-
-fn fill(block: NonNull<u8>, stride: usize, byte: u8) {
-    for (start, len) in spans(stride) {
-        // SAFETY: the block is live, ours, and `stride` bytes long; `start + len <= stride`.
-        unsafe { block.as_ptr().add(start).write_bytes(byte, len) };
-    }
-}
-
-fn verify(index: usize, live: Live, stride: usize) {
-    for (start, len) in spans(stride) {
-        // SAFETY: as in `fill`; the bytes were written by `fill`.
-        let bytes = unsafe { std::slice::from_raw_parts(live.block.as_ptr().add(start), len) };
-        assert!(
-            bytes.iter().all(|&byte| byte == live.byte),
-            "block {index} lost its contents at bytes {start}..{}",
-            start + len
-        );
-    }
-}
-
-/// Every refusal says what happened, with the address or block it is about.
-fn check_message(error: &FreeError) {
-    let message = error.to_string();
-    match *error {
-        FreeError::NotInPool { addr } => {
-            assert!(message.contains(&format!("{addr:#x}")), "{message}");
-            assert!(message.contains("not a block of this pool"), "{message}");
-        }
-        FreeError::Misaligned { block, offset, .. } => {
-            assert!(
-                message.contains(&format!("{offset} bytes into block {block}")),
-                "{message}"
-            )
-        }
-        FreeError::DoubleFree { block, .. } => {
-            assert!(
-                message.contains(&format!("block {block} at 0x")),
-                "{message}"
-            )
         }
     }
 }
