@@ -88,6 +88,14 @@ impl GrowingPool {
     /// [`PoolError::ZeroBlockSize`], [`PoolError::ZeroBlockCount`], or
     /// [`PoolError::TooLarge`] when the block size overflows.
     pub fn new(block_size: usize, first_count: usize) -> Result<GrowingPool, PoolError> {
+        // Before the size check below, as `Pool::new` does: zero blocks of any size is "no
+        // blocks", not "too large".
+        if block_size == 0 {
+            return Err(PoolError::ZeroBlockSize);
+        }
+        if first_count == 0 {
+            return Err(PoolError::ZeroBlockCount);
+        }
         let layout = Layout::from_size_align(block_size, align_of::<usize>()).map_err(|_| {
             PoolError::TooLarge {
                 block_size,

@@ -184,3 +184,20 @@ fn zero_sizes_are_errors() {
         PoolError::ZeroBlockCount
     );
 }
+
+/// Found by the `growing_pool` fuzz target: a block size too large for a `Layout` made
+/// `GrowingPool::new` answer `TooLarge` ("0 blocks of … bytes do not fit") where `Pool::new`
+/// answers `ZeroBlockCount`.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn zero_blocks_of_a_huge_size_are_no_blocks_not_too_large() {
+    use memory_pool::{Pool, PoolError};
+    for size in [usize::MAX, isize::MAX as usize, isize::MAX as usize - 1] {
+        assert_eq!(Pool::new(size, 0).unwrap_err(), PoolError::ZeroBlockCount);
+        assert_eq!(
+            GrowingPool::new(size, 0).unwrap_err(),
+            PoolError::ZeroBlockCount,
+            "GrowingPool::new({size}, 0)"
+        );
+    }
+}
