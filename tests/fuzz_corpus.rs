@@ -18,9 +18,27 @@ use arbitrary::{Arbitrary, Unstructured};
 #[allow(dead_code)]
 mod pool_ops;
 
+#[path = "../fuzz/models/growing_pool.rs"]
+#[allow(dead_code)]
+mod growing_pool;
+
+#[path = "../fuzz/models/heap.rs"]
+#[allow(dead_code)]
+mod heap;
+
 #[test]
 fn pool_ops_corpus_passes_the_model() {
     replay("pool_ops", pool_ops::run);
+}
+
+#[test]
+fn growing_pool_corpus_passes_the_model() {
+    replay("growing_pool", growing_pool::run);
+}
+
+#[test]
+fn heap_corpus_passes_the_model() {
+    replay("heap", heap::run);
 }
 
 /// Runs every input of `fuzz/corpus/<target>/` through `run`, and fails naming each input

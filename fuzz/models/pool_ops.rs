@@ -657,7 +657,7 @@ impl<M: MemorySource> Model<M> {
 
     fn free(&mut self, ptr: NonNull<u8>) {
         let expected = self.expect(ptr.as_ptr());
-        let before = (!expected.is_ok() && self.count <= FULL_MAP_LIMIT).then(|| self.map());
+        let before = (expected.is_err() && self.count <= FULL_MAP_LIMIT).then(|| self.map());
         if let Ok(index) = expected {
             // The last moment the block is ours: it must still hold what we wrote.
             verify(index, self.live[&index], self.stride);
