@@ -113,7 +113,9 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     ///
     /// # Errors
     ///
-    /// As for [`GrowingPool::new`].
+    /// As for [`GrowingPool::new`]. A refused `memory` is forgotten, not dropped (a `const fn`
+    /// cannot run its destructor): nothing is lost for [`SystemMemory`], but a source that
+    /// owns something (a buffer, an `Rc`) leaks it.
     ///
     /// # Examples
     ///

@@ -206,6 +206,18 @@ pub fn run(input: Input) {
             };
             let arena = Arena::new(bytes, skew.into());
             let result = GrowingPool::with_layout_in(layout, count, arena.clone());
+            if result.is_err() {
+                // Documented: a refused source is forgotten, not dropped (a `const fn` cannot
+                // drop it), so its clone of the arena still counts.
+                assert_eq!(
+                    Rc::strong_count(&arena.0),
+                    2,
+                    "the refused source was dropped"
+                );
+                // SAFETY: the forgotten clone still holds its count; this gives it back, as
+                // its destructor would have.
+                unsafe { Rc::decrement_strong_count(Rc::as_ptr(&arena.0)) };
+            }
             exercise(result, size, count, shape, Some(arena), &input.ops);
         }
     }
