@@ -88,6 +88,14 @@ impl GrowingPool {
     /// [`PoolError::ZeroBlockSize`], [`PoolError::ZeroBlockCount`], or
     /// [`PoolError::TooLarge`] when the block size overflows.
     pub fn new(block_size: usize, first_count: usize) -> Result<GrowingPool, PoolError> {
+        // Before the size check below, as `Pool::new` does: zero blocks of any size is "no
+        // blocks", not "too large".
+        if block_size == 0 {
+            return Err(PoolError::ZeroBlockSize);
+        }
+        if first_count == 0 {
+            return Err(PoolError::ZeroBlockCount);
+        }
         let layout = Layout::from_size_align(block_size, align_of::<usize>()).map_err(|_| {
             PoolError::TooLarge {
                 block_size,
@@ -105,7 +113,9 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     ///
     /// # Errors
     ///
-    /// As for [`GrowingPool::new`].
+    /// As for [`GrowingPool::new`]. A refused `memory` is forgotten, not dropped (a `const fn`
+    /// cannot run its destructor): nothing is lost for [`SystemMemory`], but a source that
+    /// owns something (a buffer, an `Rc`) leaks it.
     ///
     /// # Examples
     ///

@@ -26,6 +26,14 @@ mod size_classes;
 #[allow(dead_code)]
 mod sync_pool;
 
+#[path = "../fuzz/models/growing_pool.rs"]
+#[allow(dead_code)]
+mod growing_pool;
+
+#[path = "../fuzz/models/heap.rs"]
+#[allow(dead_code)]
+mod heap;
+
 #[test]
 fn pool_ops_corpus_passes_the_model() {
     replay("pool_ops", pool_ops::run);
@@ -39,6 +47,16 @@ fn size_classes_corpus_passes_the_model() {
 #[test]
 fn sync_pool_corpus_passes_the_model() {
     replay("sync_pool", sync_pool::run);
+}
+
+#[test]
+fn growing_pool_corpus_passes_the_model() {
+    replay("growing_pool", growing_pool::run);
+}
+
+#[test]
+fn heap_corpus_passes_the_model() {
+    replay("heap", heap::run);
 }
 
 /// Runs every input of `fuzz/corpus/<target>/` through `run`, and fails naming each input

@@ -184,3 +184,59 @@ fn zero_sizes_are_errors() {
         PoolError::ZeroBlockCount
     );
 }
+
+/// Found by the `growing_pool` fuzz target: a block size too large for a `Layout` made
+/// `GrowingPool::new` answer `TooLarge` ("0 blocks of … bytes do not fit") where `Pool::new`
+/// answers `ZeroBlockCount`.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn zero_blocks_of_a_huge_size_are_no_blocks_not_too_large() {
+    use memory_pool::{Pool, PoolError};
+    for size in [usize::MAX, isize::MAX as usize, isize::MAX as usize - 1] {
+        assert_eq!(Pool::new(size, 0).unwrap_err(), PoolError::ZeroBlockCount);
+        assert_eq!(
+            GrowingPool::new(size, 0).unwrap_err(),
+            PoolError::ZeroBlockCount,
+            "GrowingPool::new({size}, 0)"
+        );
+    }
+}
+
+/// Found by the `growing_pool` fuzz target (LeakSanitizer): `with_layout_in` is a `const fn`,
+/// so it cannot drop a source it refuses and forgets it instead. Documented now; this pins it.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_refused_memory_source_is_forgotten_not_dropped() {
+    use core::ptr::NonNull;
+    use memory_pool::{MemorySource, PoolError};
+    use std::rc::Rc;
+
+    #[derive(Clone)]
+    struct Counted(#[allow(dead_code)] Rc<()>);
+    // SAFETY: never hands out memory.
+    unsafe impl MemorySource for Counted {
+        fn acquire(&mut self, _size: usize) -> Option<NonNull<u8>> {
+            None
+        }
+        unsafe fn release(&mut self, _region: NonNull<u8>, _size: usize) {}
+    }
+
+    let shared = Rc::new(());
+    let layout = Layout::from_size_align(8, 8).unwrap();
+    let refused = GrowingPool::with_layout_in(layout, 0, Counted(shared.clone()));
+    assert_eq!(refused.unwrap_err(), PoolError::ZeroBlockCount);
+    assert_eq!(
+        Rc::strong_count(&shared),
+        2,
+        "forgotten: its count is still held"
+    );
+    // SAFETY: the forgotten clone's count, given back as its destructor would have.
+    unsafe { Rc::decrement_strong_count(Rc::as_ptr(&shared)) };
+    let pool = GrowingPool::with_layout_in(layout, 1, Counted(shared.clone())).unwrap();
+    drop(pool);
+    assert_eq!(
+        Rc::strong_count(&shared),
+        1,
+        "an accepted source is dropped with the pool"
+    );
+}
