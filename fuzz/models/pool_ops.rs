@@ -16,7 +16,7 @@
 //! `tests/fuzz_corpus.rs` replays every committed input of `corpus/pool_ops/` through it in a
 //! plain `cargo test`, so a stale model or a regression fails `make test` at once.
 //!
-//! Fuzz it with `make fuzz TARGET=pool_ops` (60 s) or `cargo +nightly fuzz run pool_ops`.
+//! Fuzz it with `make fuzz FUZZ_TARGETS=pool_ops` (60 s) or `cargo +nightly fuzz run pool_ops`.
 
 use std::alloc::Layout;
 use std::collections::BTreeMap;
