@@ -63,7 +63,6 @@
 
 mod error;
 mod growing;
-mod heap;
 mod map;
 mod memory;
 mod pool;
@@ -71,6 +70,7 @@ mod region;
 mod sanitizer;
 mod size_classes;
 mod sync_pool;
+pub mod teaching;
 mod typed;
 
 /// The wasm boundary: the pool exported to JavaScript (wasm32 only, with the default `js`
@@ -80,7 +80,6 @@ pub mod wasm;
 
 pub use error::{FreeError, PoolError};
 pub use growing::{GrowingPool, MAX_REGIONS};
-pub use heap::{Heap, HeapBlock, HeapBlocks, HeapError, HeapFreeError, HeapFreeList, HeapStats};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
