@@ -26,6 +26,11 @@ lint:
 	cargo clippy --all-targets --locked -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
 	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked -- -D warnings
+	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
+	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
+	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \
+		cargo rustc --lib --crate-type rlib --no-default-features --target $$target --locked -- -D warnings || exit 1; \
+	done
 
 test-native:
 	cargo test --locked
@@ -48,7 +53,7 @@ test-wasm:
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool --test misuse
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool --test misuse --test buffer_memory
 
 setup:
 	scripts/setup.sh all

@@ -21,6 +21,12 @@ native() {
     # The lint step also checks the wasm32 build of the crate.
     rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
         { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+    # ... and the no_std build for two bare-metal targets (with and without 64-bit atomics).
+    local target
+    for target in x86_64-unknown-none thumbv7em-none-eabihf; do
+        rustup target list --installed | grep -q "^$target\$" ||
+            { say "adding the $target target"; rustup target add "$target"; }
+    done
 }
 
 miri() {

@@ -87,6 +87,7 @@ impl GrowingPool {
     ///
     /// [`PoolError::ZeroBlockSize`], [`PoolError::ZeroBlockCount`], or
     /// [`PoolError::TooLarge`] when the block size overflows.
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(block_size: usize, first_count: usize) -> Result<GrowingPool, PoolError> {
         let layout = Layout::from_size_align(block_size, align_of::<usize>()).map_err(|_| {
             PoolError::TooLarge {

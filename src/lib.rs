@@ -40,6 +40,36 @@
 //! 1 GiB pool is created instantly) and a chunk of linear memory on wasm32 (`memory.grow`;
 //! linear memory never shrinks, so released chunks are reused by later pools).
 //! [`SliceMemory`] serves a buffer you own: tests use it to run the pool under Miri.
+//! [`BufferMemory`] shares one buffer between many pools (a [`GrowingPool`], the classes of a
+//! [`SizeClasses`]).
+//!
+//! # `no_std`
+//!
+//! The crate is `#![no_std]` and needs no allocator: the pools keep all their bookkeeping in
+//! the memory they manage. The default `std` feature adds only the wasm boundary (the `js`
+//! feature) and a spin lock that yields its thread when it has waited long. Without it
+//! (`default-features = false`), on a target with no operating system (`x86_64-unknown-none`,
+//! `thumbv7em-none-eabihf`), there is nobody to ask for memory: [`SystemMemory`] has none
+//! there and the constructors that use it (`Pool::new`, `TypedPool::new`,
+//! `SizeClasses::new`, …) are not compiled. Build the pools over a buffer of your own with the
+//! `_in` constructors instead. [`SyncPool`] and [`SizeClasses`] need 64-bit atomics, the other
+//! pools none.
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use memory_pool::{BufferMemory, GrowingPool, Pool, SizeClasses};
+//!
+//! // In firmware this would be a `static` buffer; any `&mut [u8]` will do.
+//! let mut bytes = [0u8; 64 * 1024];
+//! let buffer = BufferMemory::new(&mut bytes);
+//!
+//! let mut pool = Pool::new_in(32, 16, &buffer)?; // one region for a fixed pool …
+//! let layout = Layout::from_size_align(64, 8).unwrap();
+//! let mut growing = GrowingPool::with_layout_in(layout, 4, &buffer)?; // … regions as it grows …
+//! let classes = SizeClasses::new_in(&buffer); // … and regions for every size class.
+//! # let _ = (pool.alloc(), growing.alloc(), &classes);
+//! # Ok::<(), memory_pool::PoolError>(())
+//! ```
 //!
 //! # Safety checks
 //!
@@ -59,7 +89,13 @@
 //! on a global allocator.
 //! [`Pool::blocks`], [`Pool::free_list`], [`Pool::stats`] and [`Pool::leaks`] show all of it.
 
+#![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
+
+// The pools need no allocator and no operating system: `std` is only for the wasm boundary,
+// a spin lock that yields its thread, and the tests.
+#[cfg(any(feature = "std", test))]
+extern crate std;
 
 mod error;
 mod growing;
@@ -68,7 +104,9 @@ mod memory;
 mod pool;
 mod region;
 mod sanitizer;
+#[cfg(target_has_atomic = "64")]
 mod size_classes;
+#[cfg(target_has_atomic = "64")]
 mod sync_pool;
 pub mod teaching;
 mod typed;
@@ -81,12 +119,15 @@ pub mod wasm;
 pub use error::{FreeError, PoolError};
 pub use growing::{GrowingPool, MAX_REGIONS};
 pub use map::{BlockInfo, BlockState, Blocks, FreeList, PoolStats, RegionLayout, RejectedFrees};
+#[cfg(target_has_atomic = "ptr")]
+pub use memory::BufferMemory;
 pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
+#[cfg(target_has_atomic = "64")]
 pub use size_classes::{
     ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS,
 };
-#[cfg(not(loom))]
+#[cfg(all(target_has_atomic = "64", not(loom)))]
 pub use sync_pool::SyncPool;
 pub use typed::{PoolBox, TypedPool};
 

@@ -248,6 +248,7 @@ mod shared {
         ///
         /// As for [`Pool::new`](crate::Pool::new); also [`PoolError::TooLarge`] for
         /// `u32::MAX` blocks or more (block indices are 32 bits, next to a 32-bit tag).
+        #[cfg(any(unix, target_arch = "wasm32"))]
         pub fn new(block_size: usize, block_count: usize) -> Result<SyncPool, PoolError> {
             let layout =
                 Layout::from_size_align(block_size.max(1), align_of::<usize>()).map_err(|_| {
@@ -467,6 +468,8 @@ mod shared {
 /// `RUSTFLAGS="--cfg loom" cargo test --release --lib sync_pool::loom` (`make loom`).
 #[cfg(all(test, loom))]
 mod loom_checks {
+    use std::{vec, vec::Vec};
+
     use loom::sync::Arc;
     use loom::thread;
 

@@ -176,7 +176,7 @@ impl fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {}
+impl core::error::Error for HeapError {}
 
 /// Why [`Heap::free`] refused a pointer. The heap is unchanged after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +238,7 @@ impl fmt::Display for HeapFreeError {
     }
 }
 
-impl std::error::Error for HeapFreeError {}
+impl core::error::Error for HeapFreeError {}
 
 impl Heap {
     /// Creates a heap over a region of `size` bytes (headers included) from the operating
@@ -259,6 +259,7 @@ impl Heap {
     /// assert!(matches!(Heap::new(3), Err(HeapError::TooSmall { size: 3 })));
     /// # Ok::<(), HeapError>(())
     /// ```
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(size: usize) -> Result<Heap, HeapError> {
         Heap::new_in(size, SystemMemory)
     }
@@ -733,6 +734,9 @@ impl<M: MemorySource> fmt::Debug for HeapFreeList<'_, M> {
 
 #[cfg(test)]
 mod tests {
+    use std::string::ToString;
+    use std::{vec, vec::Vec};
+
     use super::*;
     use crate::SliceMemory;
 

@@ -16,6 +16,7 @@
 //! checked with [`to_usize`], and misuse throws an `Error` and leaves the heap unchanged.
 
 use std::sync::Once;
+use std::vec::Vec;
 
 use js_sys::{Error, Reflect, Symbol, Uint32Array};
 use wasm_bindgen::prelude::wasm_bindgen;
