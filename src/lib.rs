@@ -33,6 +33,42 @@
 //! # Ok::<(), memory_pool::PoolError>(())
 //! ```
 //!
+//! # Collections in a pool (feature `allocator-api2`)
+//!
+//! Collections take their memory from an allocator given to them, through the `Allocator`
+//! trait of the [`allocator-api2`](https://docs.rs/allocator-api2) crate (the stable mirror of
+//! the one in `core`, which is still unstable). With the `allocator-api2` feature,
+//! `&SizeClasses` is such an allocator for any layout, and `&TypedPool` for any layout that
+//! fits one of its blocks (others are refused with `AllocError`, the pool unchanged):
+//!
+//! ```
+//! # #[cfg(feature = "allocator-api2")] {
+//! use allocator_api2::{boxed::Box, vec::Vec};
+//! use memory_pool::{SizeClasses, TypedPool};
+//!
+//! // A heap of your own: create it, fill it, look inside, drop it as a whole.
+//! let classes = SizeClasses::new();
+//! let mut squares = Vec::new_in(&classes);
+//! squares.extend((0..100u64).map(|i| i * i));
+//! assert_eq!(squares[9], 81);
+//! assert_eq!(classes.class_stats(12).unwrap().block_size, 1024); // 800 bytes of u64s
+//! assert_eq!(classes.class_stats(12).unwrap().stats.in_use, 1);
+//!
+//! // One block per box.
+//! let pool = TypedPool::<[f32; 3]>::new(64).unwrap();
+//! let position = Box::new_in([1.0f32, 2.0, 3.0], &pool);
+//! assert_eq!(position[2], 3.0);
+//! assert_eq!(pool.in_use(), 1);
+//! // Three f64s do not fit a block made for three f32s: refused, the pool unchanged.
+//! assert!(Box::try_new_in([1.0f64, 2.0, 3.0], &pool).is_err());
+//! assert_eq!(pool.in_use(), 1);
+//! # }
+//! ```
+//!
+//! `hashbrown::HashMap::new_in(&classes)` works the same way. Zero-sized layouts get a
+//! dangling pointer and no memory; a `deallocate` of a pointer that is not an in-use block is
+//! refused and counted in the pool's [`PoolStats::rejected`], as [`Pool::free`] always does.
+//!
 //! # Where the memory comes from
 //!
 //! A pool asks a [`MemorySource`] for one region when it is created and gives it back when
@@ -97,6 +133,8 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(all(feature = "allocator-api2", target_has_atomic = "64"))]
+mod allocator;
 mod error;
 mod growing;
 mod map;
@@ -131,7 +169,8 @@ pub use size_classes::{
 pub use sync_pool::SyncPool;
 pub use typed::{PoolBox, TypedPool};
 
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled and run as doctests (with the `allocator-api2`
+/// feature, which one of them uses; `make test` turns it on).
+#[cfg(all(doctest, feature = "allocator-api2"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -448,6 +448,16 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         })
     }
 
+    /// How many bytes of a block handed out for `layout` are usable: its class's block size,
+    /// or its whole pages.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn usable_size(&self, layout: Layout) -> usize {
+        match class_of(layout) {
+            Some(class) => CLASS_SIZES[class],
+            None => layout.size().next_multiple_of(PAGE_SIZE),
+        }
+    }
+
     /// A large block: whole pages straight from the memory source.
     #[cold]
     fn alloc_large(&self, layout: Layout) -> *mut u8 {

@@ -142,6 +142,30 @@ impl<T, M: MemorySource> TypedPool<T, M> {
         self.with_pool(|pool| pool.stats())
     }
 
+    /// Every block's usable size and the alignment every block has (what the `Allocator`
+    /// impl serves): the stride, and the largest power of two dividing the first block's
+    /// address and the stride.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn block_layout(&self) -> (usize, usize) {
+        self.with_pool(|pool| {
+            let first = pool.block_ptr(0).map_or(0, |block| block.as_ptr().addr());
+            let size = pool.block_size();
+            (size, 1 << (first | size).trailing_zeros())
+        })
+    }
+
+    /// A free block, or `None` when every block is in use.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn alloc_block(&self) -> Option<NonNull<u8>> {
+        self.with_pool(Pool::alloc)
+    }
+
+    /// Gives a block back; the pool refuses (and counts) what is not one of its in-use blocks.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn free_block(&self, block: NonNull<u8>) -> Result<(), crate::FreeError> {
+        self.with_pool(|pool| pool.free(block))
+    }
+
     /// Runs `f` with the pool borrowed mutably; `f` never reaches user code.
     fn with_pool<R>(&self, f: impl FnOnce(&mut Pool<M>) -> R) -> R {
         // SAFETY: `TypedPool` is not `Sync`, and every `f` passed here is a pool method that
