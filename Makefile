@@ -3,6 +3,8 @@
 
 PORT ?= 8000
 SHELL := bash
+# The crate's rust-version (Cargo.toml), which `lint` builds with.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
 .PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm
 
@@ -31,6 +33,13 @@ lint:
 	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \
 		cargo rustc --lib --crate-type rlib --no-default-features --target $$target --locked -- -D warnings || exit 1; \
 	done
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --locked
+	# The oldest Rust the crate says it builds with (rust-version), with its optional feature.
+	cargo +$(MSRV) build --locked --features allocator-api2
+	# The package (what `cargo publish` would upload) builds, and cargo has nothing to warn of.
+	@mkdir -p target
+	set -o pipefail; cargo package --locked --allow-dirty 2>&1 | tee target/package.log
+	@! grep -q '^warning' target/package.log || { echo "lint: cargo package warned" >&2; exit 1; }
 
 test-native:
 	cargo test --locked --features allocator-api2

@@ -1,65 +1,4 @@
-//! Size classes: a general-purpose allocator made of pools.
-//!
-//! One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
-//! ladder of [`GrowingPool`]s, one per *size class*, and serves each request from the
-//! smallest class that fits it:
-//!
-//! ```text
-//!  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
-//!  class:     8      16     32      48      64      96      …  24576         32768         large
-//! ```
-//!
-//! The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
-//! request up wastes at most a third of a block (internal fragmentation), and blocks in one
-//! class are all alike, so there is no external fragmentation inside a class. Requests above
-//! 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
-//! source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
-//!
-//! Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
-//! and another to give back, plus a page fault per page touched, microseconds where a class
-//! takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
-//! (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
-//! glibc, almost all of it in `mmap` and `munmap`.
-//!
-//! [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
-//!
-//! ```
-//! use memory_pool::SizeClasses;
-//!
-//! #[global_allocator]
-//! static ALLOCATOR: SizeClasses = SizeClasses::new();
-//!
-//! let words: Vec<String> = (0..100).map(|i| format!("word {i}")).collect();
-//! assert_eq!(words[42], "word 42");
-//! ```
-//!
-//! # Finding the class again on free
-//!
-//! `GlobalAlloc::dealloc` is told the layout the block was allocated with, so the class is
-//! computed again from the size: no header per block, no search. Each class's pool still
-//! checks the pointer, so a pointer that is not one of its in-use blocks is refused and counted
-//! in that class's [`PoolStats::rejected`] instead of corrupting anything. A large block's
-//! size also comes from the layout, so it needs no bookkeeping at all.
-//!
-//! # `realloc`
-//!
-//! If the new size falls in the same class (or, for a large block, the same number of pages),
-//! the block stays where it is: it already has room. Otherwise a block of the new class is
-//! allocated, the bytes are copied, and the old block is freed.
-//!
-//! # Threads
-//!
-//! Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
-//! `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
-//! allocating different sizes never wait for each other; two threads on one class take turns.
-//! On wasm32 (one thread) the lock is never contended and costs a load and a store.
-//!
-//! # Looking inside
-//!
-//! [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],
-//! [`SizeClasses::class_regions`] and [`SizeClasses::class_block_states`] copy the counters and
-//! the memory map out without allocating, so they can be called from code that runs on this
-//! very allocator (the playground page drawing its own heap).
+//! Size classes: a general-purpose allocator made of pools. [`SizeClasses`]'s doc tells how.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -243,7 +182,68 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 }
 
 /// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
-/// whole pages from the memory source above that. See the [module docs](self).
+/// whole pages from the memory source above that.
+///
+/// One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
+/// ladder of [`GrowingPool`]s, one per *size class*, and serves each request from the
+/// smallest class that fits it:
+///
+/// ```text
+///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
+///  class:     8      16     32      48      64      96      …  24576         32768         large
+/// ```
+///
+/// The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
+/// request up wastes at most a third of a block (internal fragmentation), and blocks in one
+/// class are all alike, so there is no external fragmentation inside a class. Requests above
+/// 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
+/// source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
+///
+/// Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
+/// and another to give back, plus a page fault per page touched, microseconds where a class
+/// takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
+/// (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
+/// glibc, almost all of it in `mmap` and `munmap`.
+///
+/// [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
+///
+/// ```
+/// use memory_pool::SizeClasses;
+///
+/// #[global_allocator]
+/// static ALLOCATOR: SizeClasses = SizeClasses::new();
+///
+/// let words: Vec<String> = (0..100).map(|i| format!("word {i}")).collect();
+/// assert_eq!(words[42], "word 42");
+/// ```
+///
+/// # Finding the class again on free
+///
+/// `GlobalAlloc::dealloc` is told the layout the block was allocated with, so the class is
+/// computed again from the size: no header per block, no search. Each class's pool still
+/// checks the pointer, so a pointer that is not one of its in-use blocks is refused and counted
+/// in that class's [`PoolStats::rejected`] instead of corrupting anything. A large block's
+/// size also comes from the layout, so it needs no bookkeeping at all.
+///
+/// # `realloc`
+///
+/// If the new size falls in the same class (or, for a large block, the same number of pages),
+/// the block stays where it is: it already has room. Otherwise a block of the new class is
+/// allocated, the bytes are copied, and the old block is freed.
+///
+/// # Threads
+///
+/// Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
+/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
+/// allocating different sizes never wait for each other; two threads on one class take turns.
+/// On wasm32 (one thread) the lock is never contended and costs a load and a store.
+///
+/// # Looking inside
+///
+/// [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],
+/// [`SizeClasses::class_regions`] and [`SizeClasses::class_block_states`] copy the counters and
+/// the memory map out without allocating, so they can be called from code that runs on this
+/// very allocator (the playground page drawing its own heap).
 ///
 /// Create it with the `const fn` [`SizeClasses::new`] in a `static` and install it with
 /// `#[global_allocator]`, or use one directly through the [`GlobalAlloc`] methods. `M` is
