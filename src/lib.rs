@@ -33,6 +33,25 @@
 //! # Ok::<(), memory_pool::PoolError>(())
 //! ```
 //!
+//! # Which type, and which crate?
+//!
+//! | | you get | threads | grows | frees one object | a bad free | `no_std` |
+//! |---|---|---|---|---|---|---|
+//! | [`Pool`] | a pointer to a fixed-size block | one owner | no | yes, O(1) | refused, pool unchanged | yes |
+//! | [`TypedPool`] | a self-freeing [`PoolBox`], or `Box::new_in(x, &pool)` | one thread | no | on drop | none in safe code; `deallocate` refuses and counts | yes |
+//! | [`GrowingPool`] | a pointer; regions added, blocks never moved | one owner | yes | yes | refused | yes |
+//! | [`SyncPool`] | a pointer, lock-free | any | no | yes | refused, races included | 64-bit atomics |
+//! | [`SizeClasses`] | any layout (`GlobalAlloc`, `Allocator`) | any (a lock per class) | yes | yes | refused and counted (up to 32 KiB) | 64-bit atomics |
+//! | `slab` | a `usize` key | one owner | yes (moves values) | yes | a stale key reads the slot's new value | with `alloc` |
+//! | `sharded-slab` | a generational key | any | yes | yes | a stale key finds nothing | no |
+//! | `heapless::pool` | a `Box`/`Arc` from `static` blocks | any | with more blocks | on drop | cannot be written | yes |
+//! | `object-pool` | a reused object, returned on drop | any | on demand | on drop | cannot be written | no |
+//! | `typed-arena`, `bumpalo` | `&mut T` for the arena's life | one thread | yes | no: all at once | no free to misuse | with `alloc` |
+//! | `talc`, `mimalloc` | any layout, a global allocator | any | yes | yes | undefined behaviour (mimalloc's `secure` mode mitigates) | talc yes, mimalloc no |
+//!
+//! The README's "Which crate should I use?" compares them point by point, with this
+//! repository's benchmark numbers, says when to pick each, and lists this crate's drawbacks.
+//!
 //! # Collections in a pool (feature `allocator-api2`)
 //!
 //! Collections take their memory from an allocator given to them, through the `Allocator`
