@@ -252,6 +252,9 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// as [`&BufferMemory`](crate::BufferMemory) over a buffer of your own, given to
 /// [`SizeClasses::new_in`].
 ///
+/// With the `allocator-api2` feature, `&SizeClasses` is also an allocator for allocator-api2's
+/// and hashbrown's collections (see the crate doc's *Collections in a pool*).
+///
 /// # Examples
 ///
 /// ```

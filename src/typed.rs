@@ -39,6 +39,10 @@ use crate::{MemorySource, Pool, PoolError, PoolStats, SystemMemory};
 /// # Ok::<(), memory_pool::PoolError>(())
 /// ```
 ///
+/// With the `allocator-api2` feature, `&TypedPool` is also an allocator for allocator-api2's
+/// and hashbrown's collections: each allocation takes one block, and a layout that does not
+/// fit one is refused with `AllocError` (see the crate doc's *Collections in a pool*).
+///
 /// # Misuse that does not compile
 ///
 /// The mistakes `Pool::free` has to catch at run time cannot be written here. A box borrows

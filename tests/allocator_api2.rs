@@ -110,6 +110,28 @@ fn a_vec_in_a_typed_pool_fits_while_its_buffer_fits_one_block() {
     assert_eq!(pool.in_use(), 0);
 }
 
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_small_hash_map_lives_in_one_block_of_a_typed_pool_and_cannot_outgrow_it() {
+    // 64-byte blocks: room for the table of a map of three `u8` pairs (4 buckets, their
+    // control bytes and a group of padding), not for one of a hundred.
+    let pool = TypedPool::<[u64; 8]>::new(2).unwrap();
+    let mut map = HashMap::with_capacity_in(3, &pool);
+    assert_eq!(pool.in_use(), 1);
+    for (key, value) in [(1u8, 10u8), (2, 20), (3, 30)] {
+        map.insert(key, value);
+    }
+    assert_eq!(map[&2], 20);
+    assert!(
+        map.try_reserve(100).is_err(),
+        "the larger table does not fit a block"
+    );
+    assert_eq!((map.len(), pool.in_use()), (3, 1), "the map is as it was");
+    drop(map);
+    assert_eq!(pool.in_use(), 0);
+    assert_eq!(pool.stats().rejected.total(), 0);
+}
+
 /// What one `Allocator` call did to the pool it was made on.
 #[derive(Debug, PartialEq)]
 enum Outcome {
