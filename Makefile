@@ -3,6 +3,8 @@
 
 PORT ?= 8000
 SHELL := bash
+# The crate's rust-version (Cargo.toml), which `lint` builds with.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
 .PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm
 
@@ -23,32 +25,45 @@ test: lint test-native test-wasm miri
 lint:
 	scripts/setup.sh native
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2 -- -D warnings
+	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
+	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
+	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \
+		cargo rustc --lib --crate-type rlib --no-default-features --target $$target --locked -- -D warnings || exit 1; \
+	done
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --locked
+	# The oldest Rust the crate says it builds with (rust-version), with its optional feature.
+	cargo +$(MSRV) build --locked --features allocator-api2
+	# The package (what `cargo publish` would upload) builds, and cargo has nothing to warn of.
+	@mkdir -p target
+	set -o pipefail; cargo package --locked --allow-dirty 2>&1 | tee target/package.log
+	@! grep -q '^warning' target/package.log || { echo "lint: cargo package warned" >&2; exit 1; }
 
 test-native:
-	cargo test --locked
+	cargo test --locked --features allocator-api2
 
 ## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's) and the core's
-## tests/pool.rs and tests/typed.rs, compiled to wasm32 and run in headless Chromium.
+## tests/pool.rs and tests/typed.rs (and the others that say `run_in_browser`, such as
+## tests/allocator_api2.rs), compiled to wasm32 and run in headless Chromium.
 ## `--test '*'` skips the doctests, which compiled to wasm32 would only be linked, not run.
 ## wasm-pack exits 0 when a suite has no test at all, so the count of suites that ran tests is
 ## checked too.
 test-wasm:
 	scripts/setup.sh browser
 	@mkdir -p target
-	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked 2>&1 | tee target/test-wasm.log
+	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 8 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 8 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc)" >&2; \
+	if [ "$$suites" -lt 9 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 9 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2)" >&2; \
 		exit 1; \
 	fi
 
 ## The core's tests under Miri, on the slice-backed source (mmap is not available to Miri).
 miri:
 	scripts/setup.sh miri
-	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool --test misuse
+	MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-disable-isolation" cargo +nightly miri test --locked --features allocator-api2 --lib --test pool --test model --test typed --test growing --test size_classes --test sync_pool --test misuse --test buffer_memory --test allocator_api2
 
 setup:
 	scripts/setup.sh all

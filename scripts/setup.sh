@@ -22,6 +22,17 @@ native() {
     # The lint step also checks the wasm32 build of the crate.
     rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
         { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+    # ... the crate's rust-version (Cargo.toml), which it is also built with ...
+    local msrv
+    msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+    rustup toolchain list | grep -q "^$msrv-" ||
+        { say "installing Rust $msrv (the crate's rust-version)"; rustup toolchain install "$msrv" --profile minimal; }
+    # ... and the no_std build for two bare-metal targets (with and without 64-bit atomics).
+    local target
+    for target in x86_64-unknown-none thumbv7em-none-eabihf; do
+        rustup target list --installed | grep -q "^$target\$" ||
+            { say "adding the $target target"; rustup target add "$target"; }
+    done
 }
 
 miri() {

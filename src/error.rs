@@ -48,7 +48,7 @@ impl fmt::Display for PoolError {
     }
 }
 
-impl std::error::Error for PoolError {}
+impl core::error::Error for PoolError {}
 
 /// Why [`Pool::free`](crate::Pool::free) refused a pointer. The pool is unchanged after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,4 +110,4 @@ impl fmt::Display for FreeError {
     }
 }
 
-impl std::error::Error for FreeError {}
+impl core::error::Error for FreeError {}

@@ -87,6 +87,7 @@ impl GrowingPool {
     ///
     /// [`PoolError::ZeroBlockSize`], [`PoolError::ZeroBlockCount`], or
     /// [`PoolError::TooLarge`] when the block size overflows.
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(block_size: usize, first_count: usize) -> Result<GrowingPool, PoolError> {
         // Before the size check below, as `Pool::new` does: zero blocks of any size is "no
         // blocks", not "too large".

@@ -92,6 +92,7 @@ impl Pool {
     /// assert!(matches!(Pool::new(usize::MAX, 2), Err(PoolError::TooLarge { .. })));
     /// # Ok::<(), PoolError>(())
     /// ```
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(block_size: usize, block_count: usize) -> Result<Pool, PoolError> {
         Pool::new_in(block_size, block_count, SystemMemory)
     }
@@ -142,6 +143,7 @@ impl Pool {
     /// assert_eq!(block.as_ptr() as usize % 64, 0);
     /// # Ok::<(), memory_pool::PoolError>(())
     /// ```
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn with_layout(layout: Layout, block_count: usize) -> Result<Pool, PoolError> {
         Pool::with_layout_in(layout, block_count, SystemMemory)
     }

@@ -697,6 +697,8 @@ fn inverse_of_odd(odd: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::vec;
+
     use super::*;
 
     #[test]

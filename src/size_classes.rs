@@ -1,65 +1,4 @@
-//! Size classes: a general-purpose allocator made of pools.
-//!
-//! One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
-//! ladder of [`GrowingPool`]s, one per *size class*, and serves each request from the
-//! smallest class that fits it:
-//!
-//! ```text
-//!  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
-//!  class:     8      16     32      48      64      96      …  24576         32768         large
-//! ```
-//!
-//! The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
-//! request up wastes at most a third of a block (internal fragmentation), and blocks in one
-//! class are all alike, so there is no external fragmentation inside a class. Requests above
-//! 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
-//! source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
-//!
-//! Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
-//! and another to give back, plus a page fault per page touched, microseconds where a class
-//! takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
-//! (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
-//! glibc, almost all of it in `mmap` and `munmap`.
-//!
-//! [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
-//!
-//! ```
-//! use memory_pool::SizeClasses;
-//!
-//! #[global_allocator]
-//! static ALLOCATOR: SizeClasses = SizeClasses::new();
-//!
-//! let words: Vec<String> = (0..100).map(|i| format!("word {i}")).collect();
-//! assert_eq!(words[42], "word 42");
-//! ```
-//!
-//! # Finding the class again on free
-//!
-//! `GlobalAlloc::dealloc` is told the layout the block was allocated with, so the class is
-//! computed again from the size: no header per block, no search. Each class's pool still
-//! checks the pointer, so a pointer that is not one of its in-use blocks is refused and counted
-//! in that class's [`PoolStats::rejected`] instead of corrupting anything. A large block's
-//! size also comes from the layout, so it needs no bookkeeping at all.
-//!
-//! # `realloc`
-//!
-//! If the new size falls in the same class (or, for a large block, the same number of pages),
-//! the block stays where it is: it already has room. Otherwise a block of the new class is
-//! allocated, the bytes are copied, and the old block is freed.
-//!
-//! # Threads
-//!
-//! Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
-//! `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
-//! allocating different sizes never wait for each other; two threads on one class take turns.
-//! On wasm32 (one thread) the lock is never contended and costs a load and a store.
-//!
-//! # Looking inside
-//!
-//! [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],
-//! [`SizeClasses::class_regions`] and [`SizeClasses::class_block_states`] copy the counters and
-//! the memory map out without allocating, so they can be called from code that runs on this
-//! very allocator (the playground page drawing its own heap).
+//! Size classes: a general-purpose allocator made of pools. [`SizeClasses`]'s doc tells how.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -203,12 +142,14 @@ impl<T> SpinLock<T> {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+/// With an operating system's threads: let the holder of the lock run.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
 fn yield_thread() {
     std::thread::yield_now();
 }
 
-#[cfg(target_arch = "wasm32")]
+/// Without `std` (or on wasm32, which has no threads to yield to): keep spinning.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
 fn yield_thread() {
     core::hint::spin_loop();
 }
@@ -216,34 +157,103 @@ fn yield_thread() {
 /// One class: its pool, behind its own lock. The pool is made on the class's first use, so
 /// a fresh [`SizeClasses`] is all zeros: a `static` of it goes to `.bss` and costs no bytes in
 /// the program file (a wasm module carried ~127 KB of data for it otherwise).
-struct Class(SpinLock<Option<GrowingPool<SystemMemory>>>);
+struct Class<M: MemorySource + Clone>(SpinLock<Option<GrowingPool<M>>>);
 
-impl Class {
-    /// Runs `f` on class `index`'s pool, holding its lock.
+impl<M: MemorySource + Clone> Class<M> {
+    /// Runs `f` on class `index`'s pool, holding its lock; the pool's regions come from
+    /// `memory`.
     #[inline(always)]
-    fn with<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<SystemMemory>) -> R) -> R {
+    fn with<R>(&self, index: usize, memory: &M, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> R {
         self.0
-            .with(|pool| f(pool.get_or_insert_with(|| class_pool(index))))
+            .with(|pool| f(pool.get_or_insert_with(|| class_pool(index, memory.clone()))))
     }
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
 /// about 60 KiB.
 #[cold]
-fn class_pool(index: usize) -> GrowingPool<SystemMemory> {
+fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M> {
     let size = CLASS_SIZES[index];
     let layout = Layout::from_size_align(size, class_align(index))
         .expect("class sizes are powers of two times small odd numbers: valid layouts");
     let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
-    GrowingPool::with_layout_in(layout, first_count, SystemMemory)
+    GrowingPool::with_layout_in(layout, first_count, memory)
         .expect("class sizes and counts are not zero")
 }
 
 /// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
-/// whole pages from the memory source above that. See the [module docs](self).
+/// whole pages from the memory source above that.
+///
+/// One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
+/// ladder of [`GrowingPool`]s, one per *size class*, and serves each request from the
+/// smallest class that fits it:
+///
+/// ```text
+///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
+///  class:     8      16     32      48      64      96      …  24576         32768         large
+/// ```
+///
+/// The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
+/// request up wastes at most a third of a block (internal fragmentation), and blocks in one
+/// class are all alike, so there is no external fragmentation inside a class. Requests above
+/// 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
+/// source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
+///
+/// Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
+/// and another to give back, plus a page fault per page touched, microseconds where a class
+/// takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
+/// (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
+/// glibc, almost all of it in `mmap` and `munmap`.
+///
+/// [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
+///
+/// ```
+/// use memory_pool::SizeClasses;
+///
+/// #[global_allocator]
+/// static ALLOCATOR: SizeClasses = SizeClasses::new();
+///
+/// let words: Vec<String> = (0..100).map(|i| format!("word {i}")).collect();
+/// assert_eq!(words[42], "word 42");
+/// ```
+///
+/// # Finding the class again on free
+///
+/// `GlobalAlloc::dealloc` is told the layout the block was allocated with, so the class is
+/// computed again from the size: no header per block, no search. Each class's pool still
+/// checks the pointer, so a pointer that is not one of its in-use blocks is refused and counted
+/// in that class's [`PoolStats::rejected`] instead of corrupting anything. A large block's
+/// size also comes from the layout, so it needs no bookkeeping at all.
+///
+/// # `realloc`
+///
+/// If the new size falls in the same class (or, for a large block, the same number of pages),
+/// the block stays where it is: it already has room. Otherwise a block of the new class is
+/// allocated, the bytes are copied, and the old block is freed.
+///
+/// # Threads
+///
+/// Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
+/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
+/// allocating different sizes never wait for each other; two threads on one class take turns.
+/// On wasm32 (one thread) the lock is never contended and costs a load and a store.
+///
+/// # Looking inside
+///
+/// [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],
+/// [`SizeClasses::class_regions`] and [`SizeClasses::class_block_states`] copy the counters and
+/// the memory map out without allocating, so they can be called from code that runs on this
+/// very allocator (the playground page drawing its own heap).
 ///
 /// Create it with the `const fn` [`SizeClasses::new`] in a `static` and install it with
-/// `#[global_allocator]`, or use one directly through the [`GlobalAlloc`] methods.
+/// `#[global_allocator]`, or use one directly through the [`GlobalAlloc`] methods. `M` is
+/// where every class's regions and every large block come from: the operating system by
+/// default, or any [`MemorySource`] that can be cloned (each class's pool holds a clone), such
+/// as [`&BufferMemory`](crate::BufferMemory) over a buffer of your own, given to
+/// [`SizeClasses::new_in`].
+///
+/// With the `allocator-api2` feature, `&SizeClasses` is also an allocator for allocator-api2's
+/// and hashbrown's collections (see the crate doc's *Collections in a pool*).
 ///
 /// # Examples
 ///
@@ -261,9 +271,10 @@ fn class_pool(index: usize) -> GrowingPool<SystemMemory> {
 /// // SAFETY: allocated just above with this layout.
 /// unsafe { allocator.dealloc(block, layout) };
 /// ```
-pub struct SizeClasses {
-    classes: [Class; CLASS_COUNT],
+pub struct SizeClasses<M: MemorySource + Clone = SystemMemory> {
+    classes: [Class<M>; CLASS_COUNT],
     large: LargeCounters,
+    memory: M,
 }
 
 /// The counters of large blocks, atomics so they need no lock.
@@ -311,20 +322,11 @@ pub struct LargeStats {
 }
 
 impl SizeClasses {
-    /// An allocator with every class empty: no memory is taken until the first request.
+    /// An allocator with every class empty, in memory from the operating system: no memory is
+    /// taken until the first request.
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub const fn new() -> SizeClasses {
-        SizeClasses {
-            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
-            large: LargeCounters {
-                in_use: AtomicUsize::new(0),
-                bytes_in_use: AtomicUsize::new(0),
-                peak_bytes_in_use: AtomicUsize::new(0),
-                total_allocs: AtomicU64::new(0),
-                total_frees: AtomicU64::new(0),
-                reallocs_in_place: AtomicU64::new(0),
-                reallocs_moved: AtomicU64::new(0),
-            },
-        }
+        SizeClasses::new_in(SystemMemory)
     }
 
     /// The class that would serve `layout`: an index into [`CLASS_SIZES`], or `None` for a
@@ -346,10 +348,55 @@ impl SizeClasses {
     pub fn class_for(layout: Layout) -> Option<usize> {
         class_of(layout)
     }
+}
+
+impl<M: MemorySource + Clone> SizeClasses<M> {
+    /// An allocator with every class empty, whose regions and large blocks come from clones
+    /// of `memory`; no memory is taken until the first request. A `const fn`, for a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::{GlobalAlloc, Layout};
+    /// use memory_pool::{BufferMemory, SizeClasses};
+    ///
+    /// let mut bytes = vec![0u8; 1 << 20];
+    /// let buffer = BufferMemory::new(&mut bytes);
+    /// let classes = SizeClasses::new_in(&buffer);
+    /// let layout = Layout::new::<[u64; 4]>();
+    /// // SAFETY: the layout has a non-zero size.
+    /// let block = unsafe { classes.alloc(layout) };
+    /// assert!(!block.is_null());
+    /// assert!(buffer.used() > 0); // the 32-byte class's first region
+    /// // SAFETY: allocated just above with this layout.
+    /// unsafe { classes.dealloc(block, layout) };
+    /// ```
+    pub const fn new_in(memory: M) -> Self {
+        SizeClasses {
+            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            large: LargeCounters {
+                in_use: AtomicUsize::new(0),
+                bytes_in_use: AtomicUsize::new(0),
+                peak_bytes_in_use: AtomicUsize::new(0),
+                total_allocs: AtomicU64::new(0),
+                total_frees: AtomicU64::new(0),
+                reallocs_in_place: AtomicU64::new(0),
+                reallocs_moved: AtomicU64::new(0),
+            },
+            memory,
+        }
+    }
+
+    /// Runs `f` on class `index`'s pool, holding its lock.
+    #[inline(always)]
+    fn with_class<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> R {
+        self.classes[index].with(index, &self.memory, f)
+    }
 
     /// Class `class`'s counters, or `None` if there is no such class. Allocates nothing.
     pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
-        Some(self.classes.get(class)?.with(class, |pool| ClassStats {
+        self.classes.get(class)?;
+        Some(self.with_class(class, |pool| ClassStats {
             block_size: pool.block_size(),
             regions: pool.region_count(),
             capacity: pool.capacity(),
@@ -375,10 +422,10 @@ impl SizeClasses {
     /// returns how many regions the class has (which may be more than `out` holds).
     /// Allocates nothing.
     pub fn class_regions(&self, class: usize, out: &mut [RegionLayout]) -> usize {
-        let Some(lock) = self.classes.get(class) else {
+        if class >= CLASS_COUNT {
             return 0;
-        };
-        lock.with(class, |pool| {
+        }
+        self.with_class(class, |pool| {
             for (slot, region) in out.iter_mut().zip(pool.regions()) {
                 *slot = region.layout();
             }
@@ -390,10 +437,10 @@ impl SizeClasses {
     /// [`BlockState`](crate::BlockState) as `u8` per block in address order, and returns the
     /// region's block count (0 if there is no such region). Allocates nothing.
     pub fn class_block_states(&self, class: usize, region: usize, out: &mut [u8]) -> usize {
-        let Some(lock) = self.classes.get(class) else {
+        if class >= CLASS_COUNT {
             return 0;
-        };
-        lock.with(class, |pool| {
+        }
+        self.with_class(class, |pool| {
             let Some(region) = pool.regions().nth(region) else {
                 return 0;
             };
@@ -402,6 +449,16 @@ impl SizeClasses {
             }
             region.block_count()
         })
+    }
+
+    /// How many bytes of a block handed out for `layout` are usable: its class's block size,
+    /// or its whole pages.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn usable_size(&self, layout: Layout) -> usize {
+        match class_of(layout) {
+            Some(class) => CLASS_SIZES[class],
+            None => layout.size().next_multiple_of(PAGE_SIZE),
+        }
     }
 
     /// A large block: whole pages straight from the memory source.
@@ -413,9 +470,15 @@ impl SizeClasses {
         let Some(bytes) = layout.size().checked_next_multiple_of(PAGE_SIZE) else {
             return ptr::null_mut();
         };
-        let Some(block) = SystemMemory.acquire(bytes) else {
+        let Some(block) = self.memory.clone().acquire(bytes) else {
             return ptr::null_mut();
         };
+        if block.as_ptr().addr() % layout.align() != 0 {
+            // The system's pages are aligned; a source of your own may not be.
+            // SAFETY: the pair just came from `acquire`, and nothing uses it.
+            unsafe { self.memory.clone().release(block, bytes) };
+            return ptr::null_mut();
+        }
         let large = &self.large;
         large.in_use.fetch_add(1, Ordering::Relaxed);
         let now = large.bytes_in_use.fetch_add(bytes, Ordering::Relaxed) + bytes;
@@ -436,7 +499,7 @@ impl SizeClasses {
         if let Some(block) = NonNull::new(block) {
             // SAFETY: the caller passes a block that `acquire(bytes)` returned (a resize in
             // place keeps the page count, so `bytes` is unchanged), once.
-            unsafe { SystemMemory.release(block, bytes) };
+            unsafe { self.memory.clone().release(block, bytes) };
             let large = &self.large;
             large.in_use.fetch_sub(1, Ordering::Relaxed);
             large.bytes_in_use.fetch_sub(bytes, Ordering::Relaxed);
@@ -445,6 +508,7 @@ impl SizeClasses {
     }
 }
 
+#[cfg(any(unix, target_arch = "wasm32"))]
 impl Default for SizeClasses {
     fn default() -> Self {
         SizeClasses::new()
@@ -453,15 +517,15 @@ impl Default for SizeClasses {
 
 // SAFETY: small blocks come from the class's pool, which hands out each block once until it
 // is freed, sized and aligned for the class, which `class_of` picked to fit the layout; large
-// blocks are fresh page-aligned regions of at least the layout's size (alignments above a
-// page are refused with null). `realloc` returns either the same block (when the new layout
+// blocks are fresh regions of at least the layout's size, checked to be aligned for it
+// (alignments above a page are refused with null). `realloc` returns either the same block (when the new layout
 // maps to the same class or page count, so it fits) or a new one with the bytes copied.
-unsafe impl GlobalAlloc for SizeClasses {
+unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
-            Some(class) => self.classes[class]
-                .with(class, GrowingPool::alloc)
+            Some(class) => self
+                .with_class(class, GrowingPool::alloc)
                 .map_or(ptr::null_mut(), NonNull::as_ptr),
             None => self.alloc_large(layout),
         }
@@ -474,7 +538,7 @@ unsafe impl GlobalAlloc for SizeClasses {
                 if let Some(block) = NonNull::new(block) {
                     // A refused free (not a block of this class in use) changes nothing and
                     // is counted in the class's `rejected` counters.
-                    let _ = self.classes[class].with(class, |pool| pool.free(block));
+                    let _ = self.with_class(class, |pool| pool.free(block));
                 }
             }
             // SAFETY: the caller passes a block this allocator returned for `layout`; a
@@ -512,7 +576,7 @@ unsafe impl GlobalAlloc for SizeClasses {
     }
 }
 
-impl fmt::Debug for SizeClasses {
+impl<M: MemorySource + Clone> fmt::Debug for SizeClasses<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SizeClasses")
             .field("classes", &CLASS_SIZES)

@@ -1,32 +1,5 @@
 //! A pool that threads can share: a lock-free free list with ABA protection.
-//!
-//! [`Pool`](crate::Pool) takes `&mut self` to allocate, so one thread owns it and nothing is
-//! ever synchronised: that is why it is fast. [`SyncPool`] takes `&self`, so an `Arc` or a
-//! `static` can hand blocks to any thread, and every step is an atomic operation instead of
-//! a lock:
-//!
-//! - **The free list is a Treiber stack.** `free` pushes a block index with a
-//!   compare-and-swap (CAS) on the head; `alloc` pops one the same way. A thread that loses a
-//!   race just retries with the new head; no thread ever waits for another.
-//! - **ABA protection.** A plain CAS on the head index can be fooled: thread A reads head = 5,
-//!   next = 9; meanwhile B pops 5, pops 9, pushes 5 back; A's CAS sees head = 5 again and sets
-//!   the head to 9, a block that is now in use. So the head is one `AtomicU64` holding the
-//!   index in its low 32 bits and a *tag* in its high 32 bits that every change increments:
-//!   after B's three changes the head reads `5, tag + 3`, and A's CAS fails as it should.
-//! - **Links live outside the blocks**, in an array of atomics at the start of the region
-//!   (next to one atomic state byte per block). A thread that lost the race may still read a
-//!   link of a block another thread has just taken; reading an atomic is fine, reading the
-//!   block's own bytes while its new owner writes them would be a data race.
-//! - **Double frees are still refused**: `free` flips the block's state from in use to free
-//!   with one CAS, so of two threads freeing one block exactly one succeeds.
-//!
-//! ```text
-//!  region: │ 0–3 B │ links: u32 × n │ states: u8 × n │ pad │ block 0 │ block 1 │ … │
-//!  head:   AtomicU64 = tag (32 bits) │ index of the first free block (32 bits)
-//! ```
-//!
-//! The tag wraps after 2³² changes; a thread would have to be paused in the middle of one
-//! `alloc` for that many operations by others for ABA to reappear.
+//! [`SyncPool`]'s doc tells how.
 
 #[cfg(not(loom))]
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -180,7 +153,35 @@ mod shared {
     use crate::{BlockState, FreeError, PoolError};
 
     /// A pool of equal-sized blocks that any number of threads can allocate from and free to
-    /// at once, without locks. See the [module docs](self) for how.
+    /// at once, without locks.
+    ///
+    /// [`Pool`](crate::Pool) takes `&mut self` to allocate, so one thread owns it and nothing is
+    /// ever synchronised: that is why it is fast. [`SyncPool`] takes `&self`, so an `Arc` or a
+    /// `static` can hand blocks to any thread, and every step is an atomic operation instead of
+    /// a lock:
+    ///
+    /// - **The free list is a Treiber stack.** `free` pushes a block index with a
+    ///   compare-and-swap (CAS) on the head; `alloc` pops one the same way. A thread that loses a
+    ///   race just retries with the new head; no thread ever waits for another.
+    /// - **ABA protection.** A plain CAS on the head index can be fooled: thread A reads head = 5,
+    ///   next = 9; meanwhile B pops 5, pops 9, pushes 5 back; A's CAS sees head = 5 again and sets
+    ///   the head to 9, a block that is now in use. So the head is one `AtomicU64` holding the
+    ///   index in its low 32 bits and a *tag* in its high 32 bits that every change increments:
+    ///   after B's three changes the head reads `5, tag + 3`, and A's CAS fails as it should.
+    /// - **Links live outside the blocks**, in an array of atomics at the start of the region
+    ///   (next to one atomic state byte per block). A thread that lost the race may still read a
+    ///   link of a block another thread has just taken; reading an atomic is fine, reading the
+    ///   block's own bytes while its new owner writes them would be a data race.
+    /// - **Double frees are still refused**: `free` flips the block's state from in use to free
+    ///   with one CAS, so of two threads freeing one block exactly one succeeds.
+    ///
+    /// ```text
+    ///  region: │ 0–3 B │ links: u32 × n │ states: u8 × n │ pad │ block 0 │ block 1 │ … │
+    ///  head:   AtomicU64 = tag (32 bits) │ index of the first free block (32 bits)
+    /// ```
+    ///
+    /// The tag wraps after 2³² changes; a thread would have to be paused in the middle of one
+    /// `alloc` for that many operations by others for ABA to reappear.
     ///
     /// It has the same guarantees as [`Pool`](crate::Pool): O(1) `alloc` and `free` (plus
     /// retries when threads collide), and any pointer can be passed to `free`, which refuses
@@ -250,6 +251,7 @@ mod shared {
         ///
         /// As for [`Pool::new`](crate::Pool::new); also [`PoolError::TooLarge`] for
         /// `u32::MAX` blocks or more (block indices are 32 bits, next to a 32-bit tag).
+        #[cfg(any(unix, target_arch = "wasm32"))]
         pub fn new(block_size: usize, block_count: usize) -> Result<SyncPool, PoolError> {
             let layout =
                 Layout::from_size_align(block_size.max(1), align_of::<usize>()).map_err(|_| {
@@ -476,6 +478,8 @@ mod shared {
 /// `RUSTFLAGS="--cfg loom" cargo test --release --lib sync_pool::loom` (`make loom`).
 #[cfg(all(test, loom))]
 mod loom_checks {
+    use std::{vec, vec::Vec};
+
     use loom::sync::Arc;
     use loom::thread;
 

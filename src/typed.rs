@@ -12,7 +12,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
-use crate::{Pool, PoolError, PoolStats};
+use crate::{MemorySource, Pool, PoolError, PoolStats, SystemMemory};
 
 /// A pool of blocks that each hold one `T`.
 ///
@@ -39,6 +39,10 @@ use crate::{Pool, PoolError, PoolStats};
 /// # Ok::<(), memory_pool::PoolError>(())
 /// ```
 ///
+/// With the `allocator-api2` feature, `&TypedPool` is also an allocator for allocator-api2's
+/// and hashbrown's collections: each allocation takes one block, and a layout that does not
+/// fit one is refused with `AllocError` (see the crate doc's *Collections in a pool*).
+///
 /// # Misuse that does not compile
 ///
 /// The mistakes `Pool::free` has to catch at run time cannot be written here. A box borrows
@@ -64,23 +68,47 @@ use crate::{Pool, PoolError, PoolStats};
 /// let pool = memory_pool::TypedPool::new(1).unwrap();
 /// sent(pool.alloc(1u32).unwrap());
 /// ```
-pub struct TypedPool<T> {
+pub struct TypedPool<T, M: MemorySource = SystemMemory> {
     // `PoolBox` frees through `&TypedPool`, so the pool needs interior mutability. No pool
     // method calls out to user code, so a mutable borrow never overlaps another one, and the
     // `UnsafeCell` keeps `TypedPool` from being shared between threads.
-    pool: UnsafeCell<Pool>,
+    pool: UnsafeCell<Pool<M>>,
     _values: PhantomData<T>,
 }
 
 impl<T> TypedPool<T> {
-    /// Creates a pool with room for `capacity` values of `T`.
+    /// Creates a pool with room for `capacity` values of `T`, in memory from the operating
+    /// system.
     ///
     /// # Errors
     ///
     /// As for [`Pool::new`]: zero capacity, a size that overflows, or no memory.
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(capacity: usize) -> Result<Self, PoolError> {
+        TypedPool::new_in(capacity, SystemMemory)
+    }
+}
+
+impl<T, M: MemorySource> TypedPool<T, M> {
+    /// Creates a pool with room for `capacity` values of `T`, in memory from `memory`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Pool::new_in`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use memory_pool::{SliceMemory, TypedPool};
+    ///
+    /// let mut buffer = [0u8; 1024];
+    /// let pool = TypedPool::new_in(8, SliceMemory::new(&mut buffer))?;
+    /// assert_eq!(*pool.alloc(7u64).unwrap(), 7);
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub fn new_in(capacity: usize, memory: M) -> Result<Self, PoolError> {
         Ok(TypedPool {
-            pool: UnsafeCell::new(Pool::with_layout(Layout::new::<T>(), capacity)?),
+            pool: UnsafeCell::new(Pool::with_layout_in(Layout::new::<T>(), capacity, memory)?),
             _values: PhantomData,
         })
     }
@@ -90,7 +118,7 @@ impl<T> TypedPool<T> {
     /// # Errors
     ///
     /// Gives `value` back when every block is in use.
-    pub fn alloc(&self, value: T) -> Result<PoolBox<'_, T>, T> {
+    pub fn alloc(&self, value: T) -> Result<PoolBox<'_, T, M>, T> {
         let Some(block) = self.with_pool(Pool::alloc) else {
             return Err(value);
         };
@@ -118,15 +146,39 @@ impl<T> TypedPool<T> {
         self.with_pool(|pool| pool.stats())
     }
 
+    /// Every block's usable size and the alignment every block has (what the `Allocator`
+    /// impl serves): the stride, and the largest power of two dividing the first block's
+    /// address and the stride.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn block_layout(&self) -> (usize, usize) {
+        self.with_pool(|pool| {
+            let first = pool.block_ptr(0).map_or(0, |block| block.as_ptr().addr());
+            let size = pool.block_size();
+            (size, 1 << (first | size).trailing_zeros())
+        })
+    }
+
+    /// A free block, or `None` when every block is in use.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn alloc_block(&self) -> Option<NonNull<u8>> {
+        self.with_pool(Pool::alloc)
+    }
+
+    /// Gives a block back; the pool refuses (and counts) what is not one of its in-use blocks.
+    #[cfg(feature = "allocator-api2")]
+    pub(crate) fn free_block(&self, block: NonNull<u8>) -> Result<(), crate::FreeError> {
+        self.with_pool(|pool| pool.free(block))
+    }
+
     /// Runs `f` with the pool borrowed mutably; `f` never reaches user code.
-    fn with_pool<R>(&self, f: impl FnOnce(&mut Pool) -> R) -> R {
+    fn with_pool<R>(&self, f: impl FnOnce(&mut Pool<M>) -> R) -> R {
         // SAFETY: `TypedPool` is not `Sync`, and every `f` passed here is a pool method that
         // calls no user code, so no other reference to the pool exists while this one lives.
         f(unsafe { &mut *self.pool.get() })
     }
 }
 
-impl<T> fmt::Debug for TypedPool<T> {
+impl<T, M: MemorySource> fmt::Debug for TypedPool<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedPool")
             .field("capacity", &self.capacity())
@@ -138,12 +190,12 @@ impl<T> fmt::Debug for TypedPool<T> {
 /// A value living in a [`TypedPool`]'s block: a `Box` whose memory is the pool's.
 ///
 /// Dropping it drops the value and returns the block to the pool.
-pub struct PoolBox<'pool, T> {
+pub struct PoolBox<'pool, T, M: MemorySource = SystemMemory> {
     value: NonNull<T>,
-    pool: &'pool TypedPool<T>,
+    pool: &'pool TypedPool<T, M>,
 }
 
-impl<T> PoolBox<'_, T> {
+impl<T, M: MemorySource> PoolBox<'_, T, M> {
     /// Moves the value out and returns the block to the pool.
     ///
     /// # Examples
@@ -172,7 +224,7 @@ impl<T> PoolBox<'_, T> {
     }
 }
 
-impl<T> Deref for PoolBox<'_, T> {
+impl<T, M: MemorySource> Deref for PoolBox<'_, T, M> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -181,14 +233,14 @@ impl<T> Deref for PoolBox<'_, T> {
     }
 }
 
-impl<T> DerefMut for PoolBox<'_, T> {
+impl<T, M: MemorySource> DerefMut for PoolBox<'_, T, M> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as for `deref`, and `&mut self` makes the access unique.
         unsafe { self.value.as_mut() }
     }
 }
 
-impl<T> Drop for PoolBox<'_, T> {
+impl<T, M: MemorySource> Drop for PoolBox<'_, T, M> {
     fn drop(&mut self) {
         // SAFETY: the value is initialised and dropped exactly once, here. Its destructor may
         // use the pool; the pool is not borrowed until it has finished.
@@ -197,7 +249,7 @@ impl<T> Drop for PoolBox<'_, T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for PoolBox<'_, T> {
+impl<T: fmt::Debug, M: MemorySource> fmt::Debug for PoolBox<'_, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }

@@ -27,9 +27,8 @@ use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
 use arbitrary::Arbitrary;
-use memory_pool::{
-    Heap, HeapBlock, HeapError, HeapFreeError, HeapStats, MemorySource, SliceMemory,
-};
+use memory_pool::teaching::{Heap, HeapBlock, HeapError, HeapFreeError, HeapStats};
+use memory_pool::{MemorySource, SliceMemory};
 
 const WORD: usize = size_of::<usize>();
 /// The smallest block: a header and a free-list link.

@@ -8,15 +8,31 @@
 //! |---|---|---|
 //! | [`SystemMemory`] on Unix | `unix.rs` | `mmap` of anonymous private pages, `munmap` on drop |
 //! | [`SystemMemory`] on wasm32 | `wasm32.rs` | the module's linear memory, grown with `memory.grow` |
-//! | [`SliceMemory`] | `slice.rs` | a byte slice you own (tests, Miri, embedded buffers) |
+//! | [`SystemMemory`] elsewhere | `none.rs` | nowhere: it always answers "no memory" |
+//! | [`SliceMemory`] | `slice.rs` | a byte slice you own, handed to one pool (tests, Miri) |
+//! | [`&BufferMemory`](BufferMemory) | `buffer.rs` | a byte slice you own, shared by any number of pools (bare metal) |
 //!
 //! The pool core never names any of them: `#[cfg]` picks the system source here, and
 //! anything else can be plugged in through [`Pool::new_in`](crate::Pool::new_in).
+//!
+//! # Without an operating system
+//!
+//! On a target that is neither Unix nor wasm32 (bare metal, `x86_64-unknown-none`,
+//! `thumbv7em-none-eabihf`) there is nobody to ask for memory: [`SystemMemory`] still names
+//! the default source, but it never has any (`none.rs`: `acquire` answers `None`), and the
+//! constructors that would use it (`Pool::new`, `TypedPool::new`, `SizeClasses::new`, …) are
+//! not compiled, so a program cannot reach it by mistake. Give the pools a buffer instead,
+//! through the `_in` constructors: the crate doc's `no_std` section shows how.
 
 use core::ptr::NonNull;
 
 mod slice;
 pub use slice::SliceMemory;
+
+#[cfg(target_has_atomic = "ptr")]
+mod buffer;
+#[cfg(target_has_atomic = "ptr")]
+pub use buffer::BufferMemory;
 
 #[cfg(unix)]
 mod unix;
@@ -29,7 +45,9 @@ mod wasm32;
 use wasm32 as system;
 
 #[cfg(not(any(unix, target_arch = "wasm32")))]
-compile_error!("memory-pool knows how to get memory on Unix (mmap) and wasm32 (memory.grow) only");
+mod none;
+#[cfg(not(any(unix, target_arch = "wasm32")))]
+use none as system;
 
 /// A provider of zero-filled memory regions for a [`Pool`](crate::Pool).
 ///
@@ -57,7 +75,9 @@ pub unsafe trait MemorySource {
 /// The operating system's memory: `mmap` on Unix, `memory.grow` on wasm32.
 ///
 /// This is the source behind [`Pool::new`](crate::Pool::new). It is a zero-sized handle:
-/// all the state lives in the operating system (or, on wasm32, in the module).
+/// all the state lives in the operating system (or, on wasm32, in the module). On other
+/// targets (bare metal) it is only the default type parameter of the pools and has no
+/// memory: see [`no_std`](crate#no_std).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemMemory;
 

@@ -1,4 +1,4 @@
-//! `Heap` for JavaScript: the crate's teaching [`crate::Heap`] in linear memory, so the page
+//! `Heap` for JavaScript: the crate's teaching [`crate::teaching::Heap`] in linear memory, so the page
 //! can run the same workload on a pool and on a general-purpose heap, side by side.
 //!
 //! ```js
@@ -16,13 +16,14 @@
 //! checked with [`to_usize`], and misuse throws an `Error` and leaves the heap unchanged.
 
 use std::sync::Once;
+use std::vec::Vec;
 
 use js_sys::{Error, Reflect, Symbol, Uint32Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 use super::{install_panic_hook, js_error, to_usize};
-use crate::{Heap, HeapFreeError};
+use crate::teaching::{Heap, HeapFreeError};
 
 /// A first-fit heap with a header per block, splitting and coalescing, exported to
 /// JavaScript as `Heap`. Call `destroy()` when done (`free` is the heap's own).

@@ -74,6 +74,7 @@
 //! constructor.
 
 use core::fmt;
+use std::string::ToString;
 
 use js_sys::Error;
 use wasm_bindgen::prelude::wasm_bindgen;

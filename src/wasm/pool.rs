@@ -4,6 +4,7 @@
 //! (never a panic), and leaves the pool exactly as it was when it throws.
 
 use std::sync::Once;
+use std::vec::Vec;
 
 use js_sys::{Error, Reflect, Symbol, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;

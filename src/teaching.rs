@@ -1,5 +1,12 @@
 //! A teaching general-purpose heap: the `malloc` that the pool is compared with.
 //!
+//! **Not something to allocate with.** [`Heap`] is the playground page's comparison
+//! allocator: a first-fit heap with a header on every block, written to be read and drawn,
+//! and slow on purpose (its `free` walks every block to check the pointer). It lives in its
+//! own module so that nobody mistakes it for one of the crate's allocators; for real work use
+//! [`Pool`](crate::Pool), [`TypedPool`](crate::TypedPool), [`SyncPool`](crate::SyncPool) or
+//! [`SizeClasses`](crate::SizeClasses).
+//!
 //! A pool serves one size. A *heap* serves any size, and this module shows what that costs,
 //! with the classic design found in textbooks (and, refined, in most `malloc`s):
 //!
@@ -34,7 +41,7 @@
 //! # Examples
 //!
 //! ```
-//! use memory_pool::Heap;
+//! use memory_pool::teaching::Heap;
 //!
 //! let mut heap = Heap::new(256)?;
 //! let small = heap.alloc(10).unwrap();
@@ -74,7 +81,7 @@ const NO_BLOCK: usize = usize::MAX;
 /// Plenty of free bytes, and still no hole large enough: external fragmentation.
 ///
 /// ```
-/// use memory_pool::Heap;
+/// use memory_pool::teaching::Heap;
 ///
 /// let mut heap = Heap::new(8 * 64)?;
 /// let blocks: Vec<_> = (0..8).map(|_| heap.alloc(48).unwrap()).collect();
@@ -169,7 +176,7 @@ impl fmt::Display for HeapError {
     }
 }
 
-impl std::error::Error for HeapError {}
+impl core::error::Error for HeapError {}
 
 /// Why [`Heap::free`] refused a pointer. The heap is unchanged after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +238,7 @@ impl fmt::Display for HeapFreeError {
     }
 }
 
-impl std::error::Error for HeapFreeError {}
+impl core::error::Error for HeapFreeError {}
 
 impl Heap {
     /// Creates a heap over a region of `size` bytes (headers included) from the operating
@@ -245,13 +252,14 @@ impl Heap {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::{Heap, HeapError};
+    /// use memory_pool::teaching::{Heap, HeapError};
     ///
     /// let heap = Heap::new(1024)?;
     /// assert_eq!(heap.total_free(), 1024);
     /// assert!(matches!(Heap::new(3), Err(HeapError::TooSmall { size: 3 })));
     /// # Ok::<(), HeapError>(())
     /// ```
+    #[cfg(any(unix, target_arch = "wasm32"))]
     pub fn new(size: usize) -> Result<Heap, HeapError> {
         Heap::new_in(size, SystemMemory)
     }
@@ -266,7 +274,7 @@ impl Heap {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::Heap;
+    /// use memory_pool::teaching::Heap;
     ///
     /// let word = Heap::HEADER_BYTES;
     /// assert_eq!(Heap::block_size_for(1), Some(2 * word));
@@ -288,12 +296,12 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::{Heap, SliceMemory};
+    /// use memory_pool::{teaching::Heap, SliceMemory};
     ///
     /// let mut buffer = [0u8; 512];
     /// let mut heap = Heap::new_in(256, SliceMemory::new(&mut buffer))?;
     /// assert!(heap.alloc(100).is_some());
-    /// # Ok::<(), memory_pool::HeapError>(())
+    /// # Ok::<(), memory_pool::teaching::HeapError>(())
     /// ```
     pub fn new_in(size: usize, mut memory: M) -> Result<Self, HeapError> {
         let len = size - size % WORD;
@@ -335,7 +343,7 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::Heap;
+    /// use memory_pool::teaching::Heap;
     ///
     /// let mut heap = Heap::new(128)?;
     /// let block = heap.alloc(20).unwrap();
@@ -343,7 +351,7 @@ impl<M: MemorySource> Heap<M> {
     /// assert_eq!(info.payload(), block.as_ptr() as usize);
     /// assert_eq!(info.size, 24usize.next_multiple_of(Heap::HEADER_BYTES) + Heap::HEADER_BYTES);
     /// assert_eq!(heap.alloc(1000), None);
-    /// # Ok::<(), memory_pool::HeapError>(())
+    /// # Ok::<(), memory_pool::teaching::HeapError>(())
     /// ```
     pub fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         let Some(needed) = Heap::block_size_for(size) else {
@@ -394,7 +402,7 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::{Heap, HeapFreeError};
+    /// use memory_pool::teaching::{Heap, HeapFreeError};
     ///
     /// let mut heap = Heap::new(128)?;
     /// let a = heap.alloc(16).unwrap();
@@ -492,14 +500,14 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::Heap;
+    /// use memory_pool::teaching::Heap;
     ///
     /// let mut heap = Heap::new(256)?;
     /// heap.alloc(40).unwrap();
     /// let used: Vec<bool> = heap.blocks().map(|block| block.used).collect();
     /// assert_eq!(used, [true, false]); // the block, then the rest of the heap, split off
     /// assert_eq!(heap.blocks().map(|block| block.size).sum::<usize>(), heap.size());
-    /// # Ok::<(), memory_pool::HeapError>(())
+    /// # Ok::<(), memory_pool::teaching::HeapError>(())
     /// ```
     pub fn blocks(&self) -> HeapBlocks<'_, M> {
         HeapBlocks {
@@ -537,13 +545,13 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::Heap;
+    /// use memory_pool::teaching::Heap;
     ///
     /// let mut heap = Heap::new(256)?;
     /// let largest = heap.largest_request();
     /// assert!(heap.alloc(largest).is_some());
     /// assert_eq!(heap.largest_request(), 0);
-    /// # Ok::<(), memory_pool::HeapError>(())
+    /// # Ok::<(), memory_pool::teaching::HeapError>(())
     /// ```
     pub fn largest_request(&self) -> usize {
         self.largest_free().saturating_sub(WORD)
@@ -561,7 +569,7 @@ impl<M: MemorySource> Heap<M> {
     /// # Examples
     ///
     /// ```
-    /// use memory_pool::Heap;
+    /// use memory_pool::teaching::Heap;
     ///
     /// let mut heap = Heap::new(256)?;
     /// assert_eq!(heap.external_fragmentation(), 0.0); // one hole
@@ -726,6 +734,9 @@ impl<M: MemorySource> fmt::Debug for HeapFreeList<'_, M> {
 
 #[cfg(test)]
 mod tests {
+    use std::string::ToString;
+    use std::{vec, vec::Vec};
+
     use super::*;
     use crate::SliceMemory;
 
