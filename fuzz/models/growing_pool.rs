@@ -194,7 +194,15 @@ pub fn run(input: Input) {
                 // `Layout` itself refuses it: the pool is never asked.
                 (Some(_), Err(_)) => return,
             };
-            exercise(result, size, count, shape, None, &input.ops);
+            exercise(
+                result,
+                size,
+                count,
+                shape,
+                align_log2.is_none(),
+                None,
+                &input.ops,
+            );
         }
         Source::Arena { bytes, skew } => {
             // `GrowingPool::new` takes the system's memory; a word-aligned `Layout` is the
@@ -218,7 +226,7 @@ pub fn run(input: Input) {
                 // its destructor would have.
                 unsafe { Rc::decrement_strong_count(Rc::as_ptr(&arena.0)) };
             }
-            exercise(result, size, count, shape, Some(arena), &input.ops);
+            exercise(result, size, count, shape, false, Some(arena), &input.ops);
         }
     }
 }
@@ -305,9 +313,7 @@ impl Arena {
         // SAFETY: the layout has a non-zero size.
         let allocation = unsafe { std::alloc::alloc(allocation_layout) };
         assert!(!allocation.is_null(), "the test's own allocation failed");
-        // Not zeroed: the source zeroes what it hands out, as it promises.
-        // SAFETY: `allocation .. + len + skew + 1` is ours.
-        unsafe { allocation.write_bytes(0xA5, len + skew + 1) };
+        // Not zeroed: the source zeroes what it hands out, as it promises, and nothing else.
         Arena(Rc::new(RefCell::new(ArenaState {
             allocation,
             allocation_layout,
@@ -372,6 +378,7 @@ fn exercise<M: MemorySource + Clone>(
     size: usize,
     count: usize,
     shape: Shape,
+    via_new: bool,
     arena: Option<Arena>,
     ops: &[Op],
 ) {
@@ -380,7 +387,9 @@ fn exercise<M: MemorySource + Clone>(
         Some(PoolError::ZeroBlockSize)
     } else if count == 0 {
         Some(PoolError::ZeroBlockCount)
-    } else if shape.stride.is_none() || size > isize::MAX as usize - (shape.align - 1) {
+    } else if shape.stride.is_none() || (via_new && size > isize::MAX as usize - (WORD - 1)) {
+        // `GrowingPool::new` makes a word-aligned `Layout`, which must fit in an `isize`;
+        // `with_layout_in` takes any `Layout` whose stride fits in a `usize`.
         Some(PoolError::TooLarge {
             block_size: size,
             block_count: count,
