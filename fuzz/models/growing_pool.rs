@@ -46,6 +46,11 @@ const FULL_MAP_LIMIT: usize = 256;
 const SYSTEM_MUST_GRANT: usize = 1 << 30;
 /// The largest arena: regions are carved from it one after the other.
 const ARENA_MOST: usize = 8 << 20;
+/// Allocations stop (an `Alloc` does nothing) once the blocks handed out add up to this many
+/// bytes, each counted up to 64 KiB: that much a freed block gets poisoned under ASan, and the
+/// shadow pages it takes stay resident, so thousands of large blocks per input made the
+/// fuzzer run out of memory (2 GB).
+const HANDED_OUT_MOST: usize = 32 << 20;
 
 /// A size or count, with the interesting edges made easy to reach.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -539,6 +544,8 @@ struct Model<M: MemorySource + Clone> {
     other: GrowingPool,
     other_blocks: Vec<NonNull<u8>>,
     plain: Pool,
+    /// Bytes handed out so far, each block counted up to 64 KiB (see [`HANDED_OUT_MOST`]).
+    handed_out: usize,
     next_byte: u8,
 }
 
@@ -559,6 +566,7 @@ impl<M: MemorySource + Clone> Model<M> {
             other,
             other_blocks,
             plain,
+            handed_out: 0,
             next_byte: 1,
         };
         model.check_everything();
@@ -652,6 +660,10 @@ impl<M: MemorySource + Clone> Model<M> {
     }
 
     fn alloc(&mut self) {
+        if self.handed_out > HANDED_OUT_MOST {
+            return;
+        }
+        self.handed_out += self.stride.min(64 << 10);
         // The oldest region with a free block serves; only when every region is full does the
         // pool grow.
         let Some(k) = self
