@@ -46,6 +46,11 @@ const FULL_MAP_LIMIT: usize = 256;
 const SYSTEM_MUST_GRANT: usize = 1 << 30;
 /// The largest arena: regions are carved from it one after the other.
 const ARENA_MOST: usize = 8 << 20;
+/// Allocations stop (an `Alloc` does nothing) once the blocks handed out add up to this many
+/// bytes, each counted up to 64 KiB: that much a freed block gets poisoned under ASan, and the
+/// shadow pages it takes stay resident, so thousands of large blocks per input made the
+/// fuzzer run out of memory (2 GB).
+const HANDED_OUT_MOST: usize = 32 << 20;
 
 /// A size or count, with the interesting edges made easy to reach.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -194,7 +199,15 @@ pub fn run(input: Input) {
                 // `Layout` itself refuses it: the pool is never asked.
                 (Some(_), Err(_)) => return,
             };
-            exercise(result, size, count, shape, None, &input.ops);
+            exercise(
+                result,
+                size,
+                count,
+                shape,
+                align_log2.is_none(),
+                None,
+                &input.ops,
+            );
         }
         Source::Arena { bytes, skew } => {
             // `GrowingPool::new` takes the system's memory; a word-aligned `Layout` is the
@@ -218,7 +231,7 @@ pub fn run(input: Input) {
                 // its destructor would have.
                 unsafe { Rc::decrement_strong_count(Rc::as_ptr(&arena.0)) };
             }
-            exercise(result, size, count, shape, Some(arena), &input.ops);
+            exercise(result, size, count, shape, false, Some(arena), &input.ops);
         }
     }
 }
@@ -305,9 +318,7 @@ impl Arena {
         // SAFETY: the layout has a non-zero size.
         let allocation = unsafe { std::alloc::alloc(allocation_layout) };
         assert!(!allocation.is_null(), "the test's own allocation failed");
-        // Not zeroed: the source zeroes what it hands out, as it promises.
-        // SAFETY: `allocation .. + len + skew + 1` is ours.
-        unsafe { allocation.write_bytes(0xA5, len + skew + 1) };
+        // Not zeroed: the source zeroes what it hands out, as it promises, and nothing else.
         Arena(Rc::new(RefCell::new(ArenaState {
             allocation,
             allocation_layout,
@@ -372,6 +383,7 @@ fn exercise<M: MemorySource + Clone>(
     size: usize,
     count: usize,
     shape: Shape,
+    via_new: bool,
     arena: Option<Arena>,
     ops: &[Op],
 ) {
@@ -380,7 +392,9 @@ fn exercise<M: MemorySource + Clone>(
         Some(PoolError::ZeroBlockSize)
     } else if count == 0 {
         Some(PoolError::ZeroBlockCount)
-    } else if shape.stride.is_none() || size > isize::MAX as usize - (shape.align - 1) {
+    } else if shape.stride.is_none() || (via_new && size > isize::MAX as usize - (WORD - 1)) {
+        // `GrowingPool::new` makes a word-aligned `Layout`, which must fit in an `isize`;
+        // `with_layout_in` takes any `Layout` whose stride fits in a `usize`.
         Some(PoolError::TooLarge {
             block_size: size,
             block_count: count,
@@ -530,6 +544,8 @@ struct Model<M: MemorySource + Clone> {
     other: GrowingPool,
     other_blocks: Vec<NonNull<u8>>,
     plain: Pool,
+    /// Bytes handed out so far, each block counted up to 64 KiB (see [`HANDED_OUT_MOST`]).
+    handed_out: usize,
     next_byte: u8,
 }
 
@@ -550,6 +566,7 @@ impl<M: MemorySource + Clone> Model<M> {
             other,
             other_blocks,
             plain,
+            handed_out: 0,
             next_byte: 1,
         };
         model.check_everything();
@@ -643,6 +660,10 @@ impl<M: MemorySource + Clone> Model<M> {
     }
 
     fn alloc(&mut self) {
+        if self.handed_out > HANDED_OUT_MOST {
+            return;
+        }
+        self.handed_out += self.stride.min(64 << 10);
         // The oldest region with a free block serves; only when every region is full does the
         // pool grow.
         let Some(k) = self
