@@ -150,6 +150,26 @@ test('pool vs heap has a timeline too: back to step k is what forward to k shows
   await forward.page.close();
 });
 
+test('pool vs heap asks first: which allocator will refuse the next request?', async () => {
+  const { page, problems } = await open(DESKTOP);
+  await page.focus('#compare-range');
+  let guard = 0;
+  while (!(await page.isVisible('#compare-question')) && guard++ < 40) await page.keyboard.press('ArrowRight');
+  const asked = Number(await page.inputValue('#compare-range'));
+  assert.match(await page.textContent('#compare-question'), /Which allocator will refuse it\?/);
+  await page.click('#compare-question button[data-guess="pool"]');
+  assert.equal(Number(await page.inputValue('#compare-range')), asked + 1, 'the real call ran');
+  assert.match(await page.textContent('#compare-verdict'), /^Not this time: the heap refused it, because the heap has \d+ free bytes, but its largest hole serves only \d+/);
+  assert.equal(await page.textContent('dd[data-counter="failed-heap"]'), '1');
+  await page.click('#compare-prev');
+  assert.equal(await page.textContent('#compare-verdict'), '');
+  await page.click('#compare-question button[data-guess="heap"]');
+  assert.match(await page.textContent('#compare-verdict'), /^Right: the heap refused it/);
+  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'figure-compare-predicted.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the bytes marked after a free are exactly the bytes that free changed, and are named', async () => {
   const { page, problems } = await open(DESKTOP);
   // The pool: free(b) at step 4, free(a) at step 5. The heap: free(b) at step 4.

@@ -26,6 +26,7 @@ async function start() {
   let quiet = false;
   const playground = new Playground(wasm, () => quiet || render());
   const comparison = new Comparison(wasm);
+  const compareAsk = firstRefusal(comparison);
   const compareElements = {
     op: $('#compare-op'), pool: $('#compare-pool'), heap: $('#compare-heap'),
     chart: $('#compare-chart'), step: $('#compare-step'), run: $('#compare-run'),
@@ -55,6 +56,11 @@ async function start() {
     }
     drawComparison(compareElements, comparison);
     drawCompareTimeline(comparison);
+    const asking = comparison.step === compareAsk;
+    $('#compare-question').hidden = !asking;
+    $('#compare-question-text').textContent = asking
+      ? `Have a think: the next call is ${WORKLOAD[compareAsk].name} = alloc(${WORKLOAD[compareAsk].size}). Which allocator will refuse it?`
+      : '';
   }
 
   // Names that scenarios use for the objects they allocate.
@@ -126,12 +132,29 @@ async function start() {
   // fresh pool and heap, as for every figure.
   const compareRange = $('#compare-range');
   compareRange.max = String(WORKLOAD.length);
-  const compareTo = (k) => {
+  const compareTo = (k, { keepVerdict = false } = {}) => {
     const step = Math.max(0, Math.min(WORKLOAD.length, k));
+    if (!keepVerdict) $('#compare-verdict').textContent = '';
     comparison.reset();
     while (comparison.step < step) comparison.next();
     render();
   };
+  // Predict, then check: before the first request one of them refuses, the reader guesses.
+  $('#compare-question').addEventListener('click', (event) => {
+    const guess = event.target.closest('button[data-guess]')?.dataset.guess;
+    if (!guess || comparison.step !== compareAsk) return;
+    const before = { ...comparison.failed };
+    compareTo(compareAsk + 1, { keepVerdict: true });
+    const refused = comparison.failed.heap > before.heap ? 'heap' : comparison.failed.pool > before.pool ? 'pool' : 'neither';
+    const heap = comparison.heap;
+    const why = refused === 'heap'
+      ? `the heap has ${heap.totalFree} free bytes, but its largest hole serves only ${heap.largestRequest}: ` +
+        'its free memory is cut into holes between small objects. Every free block of the pool fits the request.'
+      : 'both had room for it.';
+    const verdict = $('#compare-verdict');
+    verdict.className = `verdict ${guess === refused ? 'right' : 'wrong'}`;
+    verdict.textContent = `${guess === refused ? 'Right' : 'Not this time'}: ${refused === 'neither' ? 'neither refused' : `the ${refused} refused it`}, because ${why}`;
+  });
   compareRange.addEventListener('input', () => compareTo(Number(compareRange.value)));
   $('#compare-prev').addEventListener('click', () => compareTo(comparison.step - 1));
   $('#compare-next').addEventListener('click', () => compareTo(comparison.step + 1));
@@ -174,6 +197,21 @@ async function start() {
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
   $('#loading').remove();
   document.body.dataset.ready = 'true';
+}
+
+/** The step before the workload's first refused request, found by running it once. */
+function firstRefusal(comparison) {
+  let step = WORKLOAD.length;
+  while (!comparison.done) {
+    const failed = comparison.failed.heap + comparison.failed.pool;
+    comparison.next();
+    if (comparison.failed.heap + comparison.failed.pool > failed) {
+      step = comparison.step - 1;
+      break;
+    }
+  }
+  comparison.reset();
+  return step;
 }
 
 /** The comparison's slider, buttons and its previous · current · next operation. */
