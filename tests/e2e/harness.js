@@ -25,7 +25,8 @@ const TYPES = {
 
 /** A static server for www/, like any host the page is published on. */
 function serve(root) {
-  const server = http.createServer(async (request, response) => {
+  // Long URLs are allowed in, so that the page itself gets to refuse a huge program in one.
+  const server = http.createServer({ maxHeaderSize: 1 << 20 }, async (request, response) => {
     const url = new URL(request.url, 'http://localhost');
     let file = path.normalize(path.join(root, decodeURIComponent(url.pathname)));
     if (!file.startsWith(root)) {
@@ -61,8 +62,8 @@ export async function startSession() {
   await fs.mkdir(screenshots, { recursive: true });
 
   /** Opens the page and records every console error, page error and failed request. */
-  async function open(viewport, query = '') {
-    const page = await browser.newPage({ viewport, locale: 'en-US' });
+  async function open(viewport, query = '', options = {}) {
+    const page = await browser.newPage({ viewport, locale: 'en-US', ...options });
     const problems = [];
     page.on('console', (message) => {
       if (message.type() === 'error') problems.push(`console: ${message.text()}`);

@@ -43,7 +43,7 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   assert.equal(await counter(page, 'free'), '1');
   assert.match(await page.textContent('#free-list-text'), /head → #1 → end/);
   // The state bytes drawn in the metadata part are the real ones: 02 01 02 00 …
-  assert.deepEqual(await page.$$eval('.state-byte', (bytes) => bytes.slice(0, 4).map((b) => b.textContent)),
+  assert.deepEqual(await page.$$eval('#pool-map .state-byte', (bytes) => bytes.slice(0, 4).map((b) => b.textContent)),
     ['02', '01', '02', '00']);
 
   // Click it again: a double free, refused with the allocator's message; nothing changes.
@@ -145,6 +145,7 @@ test('the page transfers its wasm, JS and CSS once, and says how much', async (t
   const code = sum(/\.(wasm|js|css)$/);
   const wasm = sum(/\.wasm$/);
   assert.ok(wasm > 0, 'the wasm module was loaded');
+  assert.ok(code < 250 * 1000, `wasm + JS + CSS is ${code} bytes: keep it under 250 KB`);
   t.diagnostic(`transfer size: wasm + JS + CSS ${code} bytes (wasm ${wasm}); ` +
     `everything (HTML, README, pictures too) ${sum(/./)} bytes in ${resources.length} requests`);
   assert.deepEqual(problems, []);

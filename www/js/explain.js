@@ -1,7 +1,8 @@
-// The explanation: README.md, rendered to HTML at build time (examples/render_readme.rs),
-// shown beside the playground. One source of text: the page never copies it by hand.
+// The story: the learner's part of README.md, rendered to HTML at build time
+// (examples/render_readme.rs), with an empty slot wherever a figure goes. One source of
+// text: the page never copies it by hand.
 
-/** Loads readme.html into `article`, giving each heading an id for links. */
+/** Loads readme.html into `article`. Resolves to true once the story is in the page. */
 export async function showReadme(article) {
   let html;
   try {
@@ -10,17 +11,15 @@ export async function showReadme(article) {
     html = await response.text();
   } catch (error) {
     article.querySelector('.note').textContent =
-      `The explanation (readme.html) could not be loaded: ${error.message}. Run make build.`;
-    return;
+      `The story (readme.html) could not be loaded: ${error.message}. Run make build.`;
+    return false;
   }
-  article.innerHTML = html;
-  for (const heading of article.querySelectorAll('h1, h2, h3')) {
-    const id = `readme-${heading.textContent.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
-    heading.id = id;
-  }
-  // The README's pictures sit beside readme.html; describe them as the README does.
+  // Parsed as an inert document (scripts in it would not run) and moved in node by node.
+  const parsed = new DOMParser().parseFromString(html, 'text/html');
+  article.replaceChildren(...parsed.body.childNodes);
   for (const image of article.querySelectorAll('img')) {
     image.loading = 'lazy';
     image.decoding = 'async';
   }
+  return true;
 }

@@ -1,23 +1,32 @@
-// Wiring: loads the WebAssembly module, creates the playground, the comparison and the
-// scenario player, connects the controls, and redraws after every operation.
+// Wiring: loads the WebAssembly module and the story, puts a live figure in each of the
+// story's figure slots, creates the playground, the comparison and the scenario player,
+// connects the controls, and keeps the moment (figure, step, typed program) in the URL.
 
 import init, * as wasm from '../pkg/memory_pool.js';
 import { Playground, LIMITS } from './playground.js';
 import { drawPoolMap, drawFreeListLinks, describeFreeList } from './map.js';
 import { drawCounters, drawMessage, drawHex } from './panels.js';
-import { Comparison, drawComparison } from './compare.js';
+import { Comparison, drawComparison, WORKLOAD } from './compare.js';
 import { SCENARIOS, ScenarioPlayer } from './scenarios.js';
 import { showReadme } from './explain.js';
+import { Figure } from './figure.js';
+import { FIGURES, OWN_PROGRAM, ownSentence } from './figures.js';
+import { PoolSubject, HeapSubject } from './subjects.js';
+import { parseProgram, ProgramError } from './program.js';
+import { el } from './format.js';
 
 const $ = (selector) => document.querySelector(selector);
 
 async function start() {
-  showReadme($('#explanation'));
+  const story = showReadme($('#explanation'));
   await init();
+  await story;
+  const figures = placeFigures();
 
   let quiet = false;
   const playground = new Playground(wasm, () => quiet || render());
   const comparison = new Comparison(wasm);
+  const compareAsk = firstRefusal(comparison);
   const compareElements = {
     op: $('#compare-op'), pool: $('#compare-pool'), heap: $('#compare-heap'),
     chart: $('#compare-chart'), step: $('#compare-step'), run: $('#compare-run'),
@@ -46,6 +55,12 @@ async function start() {
       $(id).disabled = !pool || playground.ended;
     }
     drawComparison(compareElements, comparison);
+    drawCompareTimeline(comparison);
+    const asking = comparison.step === compareAsk;
+    $('#compare-question').hidden = !asking;
+    $('#compare-question-text').textContent = asking
+      ? `Have a think: the next call is ${WORKLOAD[compareAsk].name} = alloc(${WORKLOAD[compareAsk].size}). Which allocator will refuse it?`
+      : '';
   }
 
   // Names that scenarios use for the objects they allocate.
@@ -113,6 +128,43 @@ async function start() {
   });
   new ResizeObserver(() => drawFreeListLinks($('#pool-map'))).observe($('#pool-map'));
 
+  // The comparison's timeline: step k is the workload's first k operations replayed on a
+  // fresh pool and heap, as for every figure.
+  const compareRange = $('#compare-range');
+  compareRange.max = String(WORKLOAD.length);
+  const compareTo = (k, { keepVerdict = false } = {}) => {
+    const step = Math.max(0, Math.min(WORKLOAD.length, k));
+    if (!keepVerdict) $('#compare-verdict').textContent = '';
+    comparison.reset();
+    while (comparison.step < step) comparison.next();
+    render();
+  };
+  // Predict, then check: before the first request one of them refuses, the reader guesses.
+  $('#compare-question').addEventListener('click', (event) => {
+    const guess = event.target.closest('button[data-guess]')?.dataset.guess;
+    if (!guess || comparison.step !== compareAsk) return;
+    const before = { ...comparison.failed };
+    compareTo(compareAsk + 1, { keepVerdict: true });
+    const refused = comparison.failed.heap > before.heap ? 'heap' : comparison.failed.pool > before.pool ? 'pool' : 'neither';
+    const heap = comparison.heap;
+    const why = refused === 'heap'
+      ? `the heap has ${heap.totalFree} free bytes, but its largest hole serves only ${heap.largestRequest}: ` +
+        'its free memory is cut into holes between small objects. Every free block of the pool fits the request.'
+      : 'both had room for it.';
+    const verdict = $('#compare-verdict');
+    verdict.className = `verdict ${guess === refused ? 'right' : 'wrong'}`;
+    verdict.textContent = `${guess === refused ? 'Right' : 'Not this time'}: ${refused === 'neither' ? 'neither refused' : `the ${refused} refused it`}, because ${why}`;
+  });
+  compareRange.addEventListener('input', () => compareTo(Number(compareRange.value)));
+  $('#compare-prev').addEventListener('click', () => compareTo(comparison.step - 1));
+  $('#compare-next').addEventListener('click', () => compareTo(comparison.step + 1));
+  $('#compare').addEventListener('keydown', (event) => {
+    if (event.target === compareRange) return; // the slider has these keys itself
+    const to = { ArrowLeft: comparison.step - 1, ArrowRight: comparison.step + 1, Home: 0, End: WORKLOAD.length }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    compareTo(to);
+  });
   $('#compare-step').addEventListener('click', () => { comparison.next(); render(); });
   $('#compare-run').addEventListener('click', () => { while (!comparison.done) comparison.next(); render(); });
   $('#compare-reset').addEventListener('click', () => { comparison.reset(); render(); });
@@ -141,8 +193,132 @@ async function start() {
   } else {
     player.load(SCENARIOS[0].id, 0, { updateUrl: false });
   }
+  followLink(figures, location.hash, { scroll: true });
+  addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
   $('#loading').remove();
   document.body.dataset.ready = 'true';
+}
+
+/** The step before the workload's first refused request, found by running it once. */
+function firstRefusal(comparison) {
+  let step = WORKLOAD.length;
+  while (!comparison.done) {
+    const failed = comparison.failed.heap + comparison.failed.pool;
+    comparison.next();
+    if (comparison.failed.heap + comparison.failed.pool > failed) {
+      step = comparison.step - 1;
+      break;
+    }
+  }
+  comparison.reset();
+  return step;
+}
+
+/** The comparison's slider, buttons and its previous · current · next operation. */
+function drawCompareTimeline(comparison) {
+  const k = comparison.step;
+  const op = (i) => (WORKLOAD[i].op === 'alloc' ? `${WORKLOAD[i].name} = alloc(${WORKLOAD[i].size})` : `free(${WORKLOAD[i].name})`);
+  const range = $('#compare-range');
+  range.value = String(k);
+  range.setAttribute('aria-valuetext', `step ${k} of ${WORKLOAD.length}${k ? `: ${op(k - 1)}` : ''}`);
+  const focused = document.activeElement;
+  $('#compare-prev').disabled = k === 0;
+  $('#compare-next').disabled = k === WORKLOAD.length;
+  if (focused?.disabled) range.focus();
+  $('#compare-count').textContent = `step ${k} of ${WORKLOAD.length}`;
+  $('#compare-calls').replaceChildren(
+    el('span', { class: 'call-prev' }, k >= 2 ? `${op(k - 2)} ←` : ''),
+    el('strong', { class: 'call-now' }, k ? op(k - 1) : 'the start: nothing has run yet'),
+    el('span', { class: 'call-next' }, `→ next: ${k < WORKLOAD.length ? op(k) : 'the end'}`));
+}
+
+/** The URL hash that names a figure's step: `#figure-pool-step-4`. */
+const STEP_LINK = /^#figure-([a-z-]+)-step-(\d{1,4})$/;
+
+/** Remembers a figure's moment in the URL (the typed program stays in the query). */
+function keepMoment(figure) {
+  history.replaceState(null, '', `${location.pathname}${location.search}#figure-${figure.id}-step-${figure.step}`);
+}
+
+/** Moves the figure a `#figure-NAME-step-K` link names to its step. */
+function followLink(figures, hash, { scroll }) {
+  const match = STEP_LINK.exec(hash);
+  const figure = match && figures.get(match[1]);
+  if (!figure) return false;
+  figure.goTo(Number(match[2]));
+  if (scroll) {
+    const smooth = !matchMedia('(prefers-reduced-motion: reduce)').matches;
+    figure.element.scrollIntoView({ behavior: smooth ? 'smooth' : 'auto', block: 'center' });
+  }
+  return true;
+}
+
+/** Fills each slot of the story with its live figure; returns them by id. */
+function placeFigures() {
+  const figures = new Map();
+  for (const slot of document.querySelectorAll('#explanation .figure-slot')) {
+    const name = slot.dataset.figure;
+    if (name === 'compare') slot.replaceWith($('#compare'));
+    else if (name === 'playground') slot.replaceWith($('#own-calls'));
+    else if (FIGURES[name]) {
+      const figure = new Figure(wasm, { id: name, ...FIGURES[name](wasm), onStep: keepMoment });
+      slot.replaceWith(figure.element);
+      figure.goTo(0);
+      figures.set(name, figure);
+    }
+  }
+  placeOwnCalls(figures);
+  // Links in the prose move a figure to a step, and keep it in the URL.
+  $('#explanation').addEventListener('click', (event) => {
+    const link = event.target.closest('a[href^="#figure-"]');
+    if (!link || !followLink(figures, link.getAttribute('href'), { scroll: true })) return;
+    event.preventDefault();
+    keepMoment(figures.get(STEP_LINK.exec(link.getAttribute('href'))[1]));
+  });
+  return figures;
+}
+
+/** The reader's own program, on a pool and on a heap, from the text box or the URL. */
+function placeOwnCalls(figures) {
+  const own = [
+    new Figure(wasm, { id: 'own-pool', title: 'Your calls on a pool', subject: new PoolSubject(wasm, 32, 8),
+      calls: [], sentences: ownSentence('pool'), intro: 'A pool of 8 blocks of 32 bytes, before your first call.', onStep: keepMoment }),
+    new Figure(wasm, { id: 'own-heap', title: 'Your calls on a heap', subject: new HeapSubject(wasm, 256),
+      calls: [], sentences: ownSentence('heap'), intro: 'A heap of 256 bytes, before your first call.', onStep: keepMoment }),
+  ];
+  $('#own-figures').replaceChildren(...own.map((figure) => figure.element));
+  for (const figure of own) figures.set(figure.id, figure);
+  const box = $('#calls');
+  const say = (kind, text) => {
+    const message = $('#calls-message');
+    message.className = `message ${kind}`;
+    message.textContent = text;
+  };
+  const load = (text, { fromUrl }) => {
+    let calls;
+    try {
+      calls = parseProgram(text);
+    } catch (error) {
+      if (!(error instanceof ProgramError)) throw error;
+      say('error', `${fromUrl ? 'The program in this link was not run' : 'Not run'}: ${error.message}`);
+      return false;
+    }
+    for (const figure of own) figure.setCalls(calls, figure.spec.sentences);
+    say('ok', `${calls.length} calls, ready: step through them with ▶ or the slider.`);
+    return true;
+  };
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('calls');
+  // Shown as the text box's value (never parsed as HTML), cut to what the parser accepts.
+  box.value = (fromUrl ?? OWN_PROGRAM).slice(0, 4000);
+  if (!load(fromUrl ?? OWN_PROGRAM, { fromUrl: fromUrl !== null })) for (const figure of own) figure.setCalls([], figure.spec.sentences);
+  $('#calls-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!load(box.value, { fromUrl: false })) return;
+    const query = new URLSearchParams(location.search);
+    query.set('calls', box.value);
+    history.replaceState(null, '', `${location.pathname}?${query}#your-own-calls`);
+  });
 }
 
 start().catch((error) => {

@@ -65,14 +65,15 @@ export function drawPoolMap(container, playground) {
       label += `, free list ${text}`;
     }
     if (freeList[0] === index) parts.push(el('span', { class: 'b-head' }, 'head'));
-    label += playground.ended ? '' : '. Press to free it.';
+    // The name is the visible text (a speech user says what they see), plus a hint.
+    if (!playground.ended) parts.push(el('span', { class: 'visually-hidden' }, ' Press to free it.'));
     const classes = ['block', STATE_CLASSES[state]];
     if (leaks.has(index)) classes.push('leak');
     if (playground.selected === index) classes.push('selected');
     blocks.append(el('li', {},
       el('button', {
         type: 'button', class: classes.join(' '), 'data-index': index, 'data-state': name,
-        'aria-label': label, disabled: playground.ended,
+        title: label, disabled: playground.ended,
       }, parts)));
   }
 
