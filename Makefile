@@ -37,6 +37,8 @@ lint:
 		cargo rustc --lib --crate-type rlib --no-default-features --target $$target --locked -- -D warnings || exit 1; \
 	done
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --locked
+	# The wasm boundary is documented on docs.rs too (its wasm32 target).
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target wasm32-unknown-unknown --locked
 	# The oldest Rust the crate says it builds with (rust-version), with its optional feature.
 	cargo +$(MSRV) build --locked --features allocator-api2
 	# The package (what `cargo publish` would upload) builds, and cargo has nothing to warn of.

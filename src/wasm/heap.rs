@@ -13,7 +13,7 @@
 //!
 //! As for `Pool`, `free(address)` is the allocator's own free and `destroy()` releases the
 //! heap (so does `Symbol.dispose`: `using heap = new Heap(…)`); every number from JS is
-//! checked with [`to_usize`], and misuse throws an `Error` and leaves the heap unchanged.
+//! checked with `to_usize`, and misuse throws an `Error` and leaves the heap unchanged.
 
 use std::sync::Once;
 use std::vec::Vec;

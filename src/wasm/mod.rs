@@ -3,12 +3,12 @@
 //! This module is only the boundary. It owns three jobs and nothing else:
 //! - **checking what JavaScript passes in.** A JS number is an `f64`, and wasm-bindgen's
 //!   own `u32`/`usize` conversion silently wraps (`-1` becomes `4294967295`, `1.5` becomes
-//!   `1`). Every number from JS is therefore taken as `f64` and checked by [`to_usize`]: NaN,
+//!   `1`). Every number from JS is therefore taken as `f64` and checked by `to_usize`: NaN,
 //!   ±Infinity, negative, fractional and anything above `2^32 - 1` are refused with an
 //!   `Error` that names the argument and the value.
 //! - **turning every failure into a JS `Error`** with a message a learner can read: Rust
-//!   errors go through [`js_error`]. No panic crosses the boundary on purpose; if a bug
-//!   panics anyway, [`install_panic_hook`] makes the browser console show the Rust message.
+//!   errors go through `js_error`. No panic crosses the boundary on purpose; if a bug
+//!   panics anyway, `install_panic_hook` makes the browser console show the Rust message.
 //! - **handing the memory map over cheaply**: counters as numbers, block states and the free
 //!   list as typed arrays, and the address of the state bytes so JS can *view* them in
 //!   `memory.buffer` without copying anything.
@@ -69,7 +69,7 @@
 //!
 //! # For other boundary modules
 //!
-//! [`to_usize`], [`js_error`] and [`install_panic_hook`] are shared: an exported type checks
+//! `to_usize`, `js_error` and `install_panic_hook` are shared: an exported type checks
 //! its numbers with the first, maps its errors with the second and calls the third in its
 //! constructor.
 

@@ -1,6 +1,6 @@
 //! `Pool` for JavaScript: a [`crate::Pool`] in linear memory, behind checked arguments.
 //!
-//! Every method checks its numbers with [`to_usize`], answers misuse with a JS `Error`
+//! Every method checks its numbers with `to_usize`, answers misuse with a JS `Error`
 //! (never a panic), and leaves the pool exactly as it was when it throws.
 
 use std::sync::Once;
@@ -32,7 +32,7 @@ impl JsPool {
     ///
     /// # Errors
     ///
-    /// A bad number (see [`to_usize`]), zero, or a pool that does not fit in memory.
+    /// A bad number (see `to_usize`), zero, or a pool that does not fit in memory.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(js_name = blockSize)] block_size: f64,
