@@ -7,6 +7,9 @@
 //! (`fuzz/fuzz_targets/`) and here, and this test decodes each file of `fuzz/corpus/<target>/`
 //! exactly as libFuzzer's harness does, runs it, and names every input that fails.
 
+// Native only: the models drive native memory sources, and `arbitrary` is a native dev-dependency.
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::any::Any;
 use std::fmt::Debug;
 use std::panic::{self, AssertUnwindSafe};
