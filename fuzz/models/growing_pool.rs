@@ -29,6 +29,12 @@ use std::collections::BTreeMap;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
+// The sizes the pool models decode too (one definition, so one decoding).
+#[path = "common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+use common::Size;
+
 use arbitrary::Arbitrary;
 use memory_pool::{
     BlockState, FreeError, GrowingPool, MemorySource, Pool, PoolError, PoolStats, RegionLayout,
@@ -51,38 +57,6 @@ const ARENA_MOST: usize = 8 << 20;
 /// shadow pages it takes stay resident, so thousands of large blocks per input made the
 /// fuzzer run out of memory (2 GB).
 const HANDED_OUT_MOST: usize = 32 << 20;
-
-/// A size or count, with the interesting edges made easy to reach.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Size {
-    Tiny(u8),
-    Small(u16),
-    Any(usize),
-    /// `2^(n mod BITS)`.
-    PowerOfTwo(u8),
-    /// `2^(n mod BITS) + delta`, wrapping.
-    NearPowerOfTwo(u8, i8),
-    /// `usize::MAX - n`.
-    NearMax(u16),
-    /// `isize::MAX + delta`, wrapping.
-    NearIsizeMax(i16),
-}
-
-impl Size {
-    fn value(self) -> usize {
-        match self {
-            Size::Tiny(n) => n.into(),
-            Size::Small(n) => n.into(),
-            Size::Any(n) => n,
-            Size::PowerOfTwo(n) => 1 << (u32::from(n) % usize::BITS),
-            Size::NearPowerOfTwo(n, delta) => {
-                (1usize << (u32::from(n) % usize::BITS)).wrapping_add_signed(delta.into())
-            }
-            Size::NearMax(n) => usize::MAX - usize::from(n),
-            Size::NearIsizeMax(delta) => (isize::MAX as usize).wrapping_add_signed(delta.into()),
-        }
-    }
-}
 
 #[derive(Arbitrary, Debug)]
 enum Source {

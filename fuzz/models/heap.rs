@@ -26,6 +26,12 @@
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
+// The sizes the pool models decode too (one definition, so one decoding).
+#[path = "common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+use common::Size;
+
 use arbitrary::Arbitrary;
 use memory_pool::teaching::{Heap, HeapBlock, HeapError, HeapFreeError, HeapStats};
 use memory_pool::{MemorySource, SliceMemory};
@@ -39,38 +45,6 @@ const PATTERN_SPAN: usize = 256;
 const SYSTEM_MUST_GRANT: usize = 1 << 30;
 /// The largest buffer a slice-backed heap gets.
 const BUFFER_MOST: usize = 1 << 20;
-
-/// A size, with the interesting edges made easy to reach.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Size {
-    Tiny(u8),
-    Small(u16),
-    Any(usize),
-    /// `2^(n mod BITS)`.
-    PowerOfTwo(u8),
-    /// `2^(n mod BITS) + delta`, wrapping.
-    NearPowerOfTwo(u8, i8),
-    /// `usize::MAX - n`.
-    NearMax(u16),
-    /// `isize::MAX + delta`, wrapping.
-    NearIsizeMax(i16),
-}
-
-impl Size {
-    fn value(self) -> usize {
-        match self {
-            Size::Tiny(n) => n.into(),
-            Size::Small(n) => n.into(),
-            Size::Any(n) => n,
-            Size::PowerOfTwo(n) => 1 << (u32::from(n) % usize::BITS),
-            Size::NearPowerOfTwo(n, delta) => {
-                (1usize << (u32::from(n) % usize::BITS)).wrapping_add_signed(delta.into())
-            }
-            Size::NearMax(n) => usize::MAX - usize::from(n),
-            Size::NearIsizeMax(delta) => (isize::MAX as usize).wrapping_add_signed(delta.into()),
-        }
-    }
-}
 
 #[derive(Arbitrary, Debug)]
 enum Source {
