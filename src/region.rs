@@ -746,6 +746,25 @@ mod tests {
         }
     }
 
+    /// The offsets from a region's first block that the address tests try: every one of
+    /// `0..stride * (count + 2)` natively; under Miri, which interprets each, the ones around
+    /// each block start (just before, at, just after, a word in, the middle, the last byte).
+    fn offsets_to_try(stride: usize, count: usize) -> impl Iterator<Item = usize> {
+        let end = stride * (count + 2);
+        let all = (!cfg!(miri)).then_some(0..end).into_iter().flatten();
+        let word = size_of::<usize>();
+        let near_starts = (0..count + 2)
+            .filter(|_| cfg!(miri))
+            .flat_map(move |index| {
+                let start = index * stride;
+                let around = [0, 1, 2, word + 1, stride / 2 + 1, stride];
+                // `start - 1 + k`: wrapping, so that the first block's "just before" drops out.
+                around.map(|k| start.wrapping_sub(1).wrapping_add(k))
+            });
+        let near_starts = near_starts.filter(move |&offset| offset < end);
+        all.chain(near_starts)
+    }
+
     /// A stride whose region only just fits in `isize`, on 32-bit and 64-bit targets alike.
     const HUGE: usize = (isize::MAX as usize / 3) & !7;
 
@@ -775,7 +794,7 @@ mod tests {
                 continue; // too large for the test buffer: the arithmetic is tested below
             };
             let first = region.blocks.as_ptr().addr();
-            for offset in (0..stride * count + 2 * stride).chain([usize::MAX - 7, usize::MAX]) {
+            for offset in offsets_to_try(stride, count).chain([usize::MAX - 7, usize::MAX]) {
                 let expected = if offset < stride * count && offset % stride == 0 {
                     Location::BlockStart(offset / stride)
                 } else if offset < stride * count {
@@ -813,8 +832,9 @@ mod tests {
                 unsafe { region.set_state(index, states[index % 3]) };
             }
             let first = region.blocks.as_ptr();
-            let span = (stride * (count + 2)) as isize;
-            for offset in (-span..span).chain([isize::MIN, isize::MAX]) {
+            let below = offsets_to_try(stride, count).map(|offset| -(offset as isize));
+            let above = offsets_to_try(stride, count).map(|offset| offset as isize);
+            for offset in below.chain(above).chain([isize::MIN, isize::MAX]) {
                 let ptr = first.wrapping_offset(offset);
                 let found = region.find(ptr);
                 match region.locate(ptr.addr()) {

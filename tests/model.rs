@@ -137,12 +137,15 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
         let mut free: Vec<usize> = freed.iter().map(|addr| (addr - first) / size).collect();
         free.sort_unstable();
         assert_eq!(listed, free, "the free lists lost or repeated a block");
-        // ...and every live block still holds its own pattern.
+        // ...and every live block still holds its own pattern. Miri checks one byte a word:
+        // the pool writes only whole, aligned words (links) into blocks, so a stray write
+        // still shows, at an eighth of the interpreted cost.
+        let sample = if cfg!(miri) { size_of::<usize>() } else { 1 };
         for (&addr, &(block, id)) in &live {
             // SAFETY: live blocks are ours and fully written.
             let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), size) };
             assert!(
-                bytes.iter().all(|&b| b == pattern(id)),
+                bytes.iter().step_by(sample).all(|&b| b == pattern(id)),
                 "block at {addr:#x} was overwritten"
             );
         }
@@ -153,12 +156,26 @@ fn run<M: MemorySource>(mut pool: Pool<M>, ops: &[Op]) {
 }
 
 /// Miri interprets every step, so it gets shorter runs of the same test.
-const MAX_OPS: usize = if cfg!(miri) { 80 } else { 400 };
+const MAX_OPS: usize = if cfg!(miri) { 50 } else { 400 };
 /// The largest block of the many-chunks test (under Miri, still enough for several chunks).
 const MAX_CHUNKY_BLOCK: usize = if cfg!(miri) { 400 } else { 4096 };
 
+/// Under Miri, fewer cases, and XorShift instead of proptest's default ChaCha for drawing
+/// them: Miri interprets ChaCha's SIMD rounds one lane at a time, which cost more than the
+/// pool's own code.
+fn config() -> ProptestConfig {
+    if cfg!(miri) {
+        ProptestConfig {
+            rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
+            ..ProptestConfig::with_cases(4)
+        }
+    } else {
+        ProptestConfig::with_cases(256)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+    #![proptest_config(config())]
 
     #[test]
     fn pool_matches_model_on_system_memory(
