@@ -76,35 +76,55 @@ export class Figure {
       this.goTo(to, { user: true });
     });
     this.map.addEventListener('click', (event) => {
-      const block = event.target.closest('button.block');
+      const block = event.target.closest('button[data-index]');
       if (block && !block.disabled) this.answer(Number(block.dataset.index));
     });
     return figure;
   }
 
-  /** Replaces the program (the playground's own calls) and goes back to step 0. */
-  setCalls(calls, sentences) {
+  /** Replaces the program (the playground's own calls) and goes back to step 0; `ask`: the
+   * call indices before which the reader is asked to predict (none if left out). */
+  setCalls(calls, sentences, ask = []) {
     this.calls = calls;
     this.spec.sentences = sentences;
+    this.ask = new Set(ask);
     this.range.max = this.last;
     this.goTo(0);
   }
 
-  /** Replays the first `k` calls on a fresh instance; returns the region's bytes before the
-   * last of them and after it. */
-  replay(k) {
+  /** Makes the instance fresh: the state at step 0. */
+  restart() {
     this.subject.fresh();
     this.names = new Map();
     /** address → the name the program gave it (the latest, while it is allocated). */
     this.labels = new Map();
+    /** What each call did so far: one outcome per step the instance has run. */
     this.outcomes = [];
-    let before = null;
-    for (let i = 0; i < k; i++) {
-      if (i === k - 1) before = this.bytes().slice();
-      if (i === k - 1 && this.ask.has(i)) this.expected = this.subject.nextAlloc();
-      this.outcomes.push(this.run(this.calls[i]));
+  }
+
+  /**
+   * Brings the instance to step `k` and returns the region's bytes before the last call and
+   * after it. Forward moves run only the calls in between on the instance as it is (a
+   * program of hundreds of calls plays one call per step, not hundreds); a move back
+   * replays the first `k` calls on a fresh instance. Either way the state at step k is the
+   * first k calls of the real allocator, never the path the reader took.
+   */
+  replay(k) {
+    if (!this.outcomes || k < this.outcomes.length || this.calls !== this.ranCalls) {
+      this.restart();
+      this.ranCalls = this.calls;
+      this.lastRun = { before: null, expected: null };
     }
-    return { before, after: this.bytes() };
+    for (let i = this.outcomes.length; i < k; i++) {
+      const before = i === k - 1 ? this.bytes().slice() : null;
+      const expected = i === k - 1 && this.ask.has(i) ? this.subject.nextAlloc(this.calls[i]) : null;
+      this.outcomes.push(this.run(this.calls[i]));
+      this.lastRun = { before, expected };
+    }
+    // The bytes before the last call (and the answer to a question before it) are kept from
+    // when it ran, so landing again on the same step redraws the same marks.
+    this.expected = this.lastRun.expected;
+    return { before: k ? this.lastRun.before : null, after: this.bytes() };
   }
 
   /** The region's bytes, viewed (not copied) in linear memory. */
@@ -143,22 +163,25 @@ export class Figure {
     const step = Math.max(0, Math.min(this.last, Number.isInteger(k) ? k : 0));
     if (user) this.verdict = null;
     this.step = step;
-    this.expected = null;
     const { before, after } = this.replay(step);
     this.render(before, after);
     if (user) this.spec.onStep?.(this);
   }
 
-  /** The reader picked block `index` as the one alloc() will hand out: run it and say. */
+  /** The reader picked block `index` as the one alloc() will hand out: run it and say. The
+   * verdict compares the guess with what the real call returned. */
   answer(index) {
     if (!this.ask.has(this.step)) return;
     const asked = this.step;
     this.goTo(asked + 1, { user: true });
-    const { index: actual, why } = this.expected ?? {};
+    const expected = this.expected ?? {};
+    const actual = this.subject.servedBy(this.outcomes[asked].address, expected);
+    const why = expected.why ?? '';
     const right = actual === index;
+    const served = actual === undefined ? 'nothing' : `block ${actual}`;
     this.verdict = { right, text: right
-      ? `Right: alloc() handed out block ${actual}, because ${why}.`
-      : `Not this time: you picked block ${index}, but alloc() handed out ${actual === undefined ? 'nothing' : `block ${actual}`}, because ${why}.` };
+      ? `Right: alloc() handed out ${served}, because ${why}`
+      : `Not this time: you picked block ${index}, but alloc() handed out ${served}, because ${why}` };
     this.drawVerdict();
   }
 
@@ -200,8 +223,7 @@ export class Figure {
 
     const asking = this.ask.has(k);
     this.question.hidden = !asking;
-    this.question.textContent = asking
-      ? 'Have a think: which block will alloc() hand out now? Click it (or press ▶ to just see).' : '';
+    this.question.textContent = asking ? this.subject.question(this.calls[k]) : '';
     this.element.classList.toggle('asking', asking);
     this.drawVerdict();
 
