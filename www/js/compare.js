@@ -245,11 +245,24 @@ function drawChart(container, history) {
       svg('line', { x1: left, x2: width - 10, y1: y(value), y2: y(value), class: 'grid' }),
       svg('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis' }, percent(value)));
   }
+  // Each line is named in words twice: in the key (a sample of its stroke beside its name)
+  // and at its last point, with its value, so no reader has to tell the colours apart.
+  const key = (series, name, x0) => [
+    svg('line', { x1: x0, x2: x0 + 22, y1: top + 10, y2: top + 10, class: `series ${series}` }),
+    svg('text', { x: x0 + 28, y: top + 14, class: 'key' }, name),
+  ];
+  const last = history.length - 1;
+  const end = (series, dy) => svg('text', {
+    x: Math.min(x(last) + 6, width - 70), y: Math.max(top + 30, Math.min(height - bottom, y(history[last][series]) + dy)),
+    class: `end-label ${series}`,
+  }, `${series} ${percent(history[last][series])}`);
+  const apart = history[last].heap > history[last].pool ? [-4, 12] : [12, -4];
   chart.append(
     svg('text', { x: width - 10, y: height - 6, 'text-anchor': 'end', class: 'axis' }, 'operations →'),
     svg('polyline', { points: line('heap'), class: 'series heap' }),
     svg('polyline', { points: line('pool'), class: 'series pool' }),
-    svg('text', { x: left + 8, y: top + 14, class: 'key heap' }, '— heap'),
-    svg('text', { x: left + 70, y: top + 14, class: 'key pool' }, '- - pool'));
+    ...key('heap', 'heap (solid)', left + 8),
+    ...key('pool', 'pool (dashed)', left + 130),
+    end('heap', apart[0]), end('pool', apart[1]));
   container.replaceChildren(chart);
 }
