@@ -85,8 +85,8 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   assert.match(await message(page), /1 block still in use \(#0\)/);
 
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: path.join(screenshots, 'playground-1280x800.png') });
-  await page.screenshot({ path: path.join(screenshots, 'playground-1280-full.png'), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, 'playground-1280x800.png'), animations: 'disabled' });
+  await page.screenshot({ path: path.join(screenshots, 'playground-1280-full.png'), fullPage: true, animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -130,7 +130,7 @@ test('pool vs heap: the heap fails with free bytes to spare, the pool does not',
   assert.equal(await page.textContent('dd[data-counter="failed-pool"]'), '0');
   assert.equal(await page.textContent('dd[data-counter="fragmentation-pool"]'), '0%');
   assert.equal(await page.$$eval('#compare-chart polyline', (lines) => lines.length), 2);
-  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'compare-1280.png') });
+  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'compare-1280.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -156,7 +156,8 @@ test('the page fits a phone screen', async () => {
   const { page, problems } = await open({ width: 390, height: 844 }, '?scenario=short-lived&step=8');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
-  await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true, animations: 'disabled' });
+  await page.locator('#more').screenshot({ path: path.join(screenshots, 'playground-panel-390.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -239,6 +240,7 @@ test('the free playground has a timeline: going back shows exactly the state eac
   await page.keyboard.press('ArrowRight');
   assert.deepEqual(await playgroundState(page), again(4), 'ArrowRight on a block');
 
+  await page.locator('#playground').screenshot({ path: path.join(screenshots, 'playground-timeline-1280.png'), animations: 'disabled' });
   // A new call at an earlier step (4: block 1 just freed) replaces the steps after it, and
   // says so.
   await page.fill('#request-size', '8');

@@ -173,7 +173,7 @@ test('pool vs heap asks first: which allocator will refuse the next request?', a
   assert.equal(await page.textContent('#compare-verdict'), '');
   await page.click('#compare-question button[data-guess="heap"]');
   assert.match(await page.textContent('#compare-verdict'), /^Right: the heap refused it/);
-  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'figure-compare-predicted.png') });
+  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'figure-compare-predicted.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -244,7 +244,7 @@ test('predict, then check: a right guess and a wrong one, each with the reason',
   assert.match(await page.textContent('#figure-pool .verdict'), /handed out block 3, because the free list is empty, so alloc takes the next never-used block/);
   // No question where the figure does not ask: the blocks are not buttons to press then.
   assert.equal(await page.isDisabled('#figure-pool button.block[data-index="0"]'), true);
-  await page.locator('#figure-pool').screenshot({ path: path.join(screenshots, 'figure-pool-predicted.png') });
+  await page.locator('#figure-pool').screenshot({ path: path.join(screenshots, 'figure-pool-predicted.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -272,7 +272,7 @@ test('your own calls: a typed program with a double free and an interior free, k
   assert.equal(await shared.page.inputValue('#calls'), 'a = alloc(24)\nb = alloc(8)\nfree(a)\nfree(a)\nfree(b + 8)\nfree(b)');
   assert.equal(await shared.page.getAttribute('#figure-own-pool .step-range', 'max'), '6');
   await shared.page.close();
-  await page.locator('#own-calls').screenshot({ path: path.join(screenshots, 'figure-own-calls.png') });
+  await page.locator('#own-calls').screenshot({ path: path.join(screenshots, 'figure-own-calls.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   assert.deepEqual(shared.problems, []);
   await page.close();
@@ -306,7 +306,7 @@ test('your own calls ask too: which block will the pool hand out, which hole wil
   await page.click('#figure-own-heap .step-prev');
   await page.click('#figure-own-heap button.heap-block[data-index="0"]');
   assert.match(await page.textContent('#figure-own-heap .verdict'), /^Right: alloc\(\) handed out block 0/);
-  await page.locator('#own-calls').screenshot({ path: path.join(screenshots, 'figure-own-calls-predicted.png') });
+  await page.locator('#own-calls').screenshot({ path: path.join(screenshots, 'figure-own-calls-predicted.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -463,7 +463,7 @@ test('every figure fits a phone screen, and each is photographed for a look', as
       await page.waitForFunction((figureId) => document.querySelector(`#figure-${figureId}`).dataset.step !== '0', id);
       const wide = await page.$eval(`#figure-${id}`, (figure) => figure.scrollWidth - figure.clientWidth);
       assert.ok(wide <= 0, `figure ${id} is ${wide}px wider than its box at ${viewport.width}px`);
-      await page.locator(`#figure-${id}`).screenshot({ path: path.join(screenshots, `figure-${id}-${viewport.width}.png`) });
+      await page.locator(`#figure-${id}`).screenshot({ path: path.join(screenshots, `figure-${id}-${viewport.width}.png`), animations: 'disabled' });
     }
     assert.deepEqual(problems, []);
     await page.close();

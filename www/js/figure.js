@@ -137,11 +137,14 @@ export class Figure {
     const subject = this.subject;
     try {
       if (call.op === 'alloc') {
+        // Which block it will be, and why, read from the allocator before the call; the block
+        // it was is read from what the call returned.
+        const expected = subject.nextAlloc(call);
         const address = subject.alloc(call.size);
         if (call.name) this.names.set(call.name, address);
         if (address === undefined) return { ok: false, text: `${call.text} → null`, detail: 'alloc found no free block large enough and returned nothing (null).' };
         if (call.name) this.labels.set(address, call.name);
-        return { ok: true, text: `${call.text} → ${hex(address)}`, address };
+        return { ok: true, text: `${call.text} → ${hex(address)}`, address, block: subject.servedBy(address, expected), why: expected.why };
       }
       if (call.op === 'free') {
         const base = call.address ?? this.names.get(call.name);
@@ -174,9 +177,8 @@ export class Figure {
     if (!this.ask.has(this.step)) return;
     const asked = this.step;
     this.goTo(asked + 1, { user: true });
-    const expected = this.expected ?? {};
-    const actual = this.subject.servedBy(this.outcomes[asked].address, expected);
-    const why = expected.why ?? '';
+    const { block: actual } = this.outcomes[asked];
+    const why = this.expected?.why ?? '';
     const right = actual === index;
     const served = actual === undefined ? 'nothing' : `block ${actual}`;
     this.verdict = { right, text: right
@@ -250,28 +252,42 @@ export class Figure {
     const rows = [];
     const changed = new Set();
     if (before) for (let i = 0; i < after.length; i++) if (before[i] !== after[i]) changed.add(i);
-    let skipped = 0;
+    // Rows of 00 that the last call did not write say nothing: a run of them (or any row of
+    // zero padding in the metadata) is folded into one line, so the bytes that matter fit.
+    const lines = [];
     for (let offset = 0; offset < after.length; offset += 8) {
       const kinds = [];
-      let quiet = true;
+      let zero = true;
       for (let i = offset; i < Math.min(offset + 8, after.length); i++) {
         const kind = this.subject.byteAt(base + i).kind;
         kinds.push(kind);
-        if (kind !== 'meta' || after[i] !== 0 || changed.has(i)) quiet = false;
+        if (after[i] !== 0 || changed.has(i) || kind === 'state') zero = false;
       }
-      // Rows of untouched zero padding in the metadata say nothing: fold them into one line.
-      if (quiet) { skipped += 8; continue; }
-      if (skipped) { rows.push(el('div', { class: 'hex-row skipped' }, `… ${skipped} bytes of 00 (padding and unused metadata) …`)); skipped = 0; }
-      rows.push(el('div', { class: 'hex-row' },
-        el('span', { class: 'hex-addr' }, hex(base + offset)),
-        kinds.map((kind, j) => {
-          const i = offset + j;
-          return el('span', {
-            class: `byte k-${kind}${changed.has(i) ? ' changed' : ''}`, 'data-offset': i,
-          }, byteHex(after[i]));
-        })));
+      lines.push({ offset, kinds, zero, meta: kinds.every((kind) => kind === 'meta') });
     }
-    if (skipped) rows.push(el('div', { class: 'hex-row skipped' }, `… ${skipped} bytes of 00 …`));
+    const fold = (run) => {
+      if (run.length >= 2 || (run.length === 1 && run[0].meta)) {
+        const bytes = run.length * 8;
+        const what = run.every((line) => line.meta) ? ' (padding and unused metadata)' : '';
+        rows.push(el('div', { class: 'hex-row skipped' }, `… ${bytes} bytes of 00${what} …`));
+      } else run.forEach(drawRow);
+    };
+    const drawRow = ({ offset, kinds }) => rows.push(el('div', { class: 'hex-row' },
+      el('span', { class: 'hex-addr' }, hex(base + offset)),
+      kinds.map((kind, j) => {
+        const i = offset + j;
+        return el('span', {
+          class: `byte k-${kind}${changed.has(i) ? ' changed' : ''}`, 'data-offset': i,
+        }, byteHex(after[i]));
+      })));
+    let run = [];
+    for (const line of lines) {
+      if (line.zero && (run.length === 0 || run[0].meta === line.meta)) { run.push(line); continue; }
+      fold(run);
+      run = line.zero ? [line] : [];
+      if (!line.zero) drawRow(line);
+    }
+    fold(run);
     this.hex.setAttribute('aria-label', `The region's bytes in hex, ${plural(after.length, 'byte')} from ${hex(base)}; ` +
       `${plural(changed.size, 'byte')} changed by the last call`);
     this.hex.replaceChildren(...rows);
