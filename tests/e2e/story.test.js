@@ -220,6 +220,14 @@ test('misuse refused: the safety figure\'s bad frees change no byte and say why'
     const now = await page.$$eval('#figure-safety dd', (dds) => dds.map((dd) => `${dd.dataset.counter}=${dd.textContent}`));
     assert.deepEqual(now.filter((c) => !c.startsWith('rejected')), counters.filter((c) => !c.startsWith('rejected')));
   }
+  // After free(b), the figure asks which block comes next: b's, freed last, as if no mistake
+  // had been made in between.
+  await page.click('#figure-safety .step-next');
+  assert.equal(await page.isVisible('#figure-safety .question'), true, 'the figure asks before the last alloc');
+  assert.equal(await page.isDisabled('#figure-safety button.block[data-index="1"]'), false);
+  await page.click('#figure-safety button.block[data-index="1"]');
+  assert.equal(await stepOf(page, 'safety'), 8);
+  assert.match(await page.textContent('#figure-safety .verdict'), /^Right: alloc\(\) handed out block 1, because block 1 is the head of the free list/);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -27,7 +27,7 @@ export class Figure {
     this.id = spec.id;
     this.subject = spec.subject;
     this.calls = spec.calls;
-    this.ask = new Set(spec.ask ?? []);
+    this.ask = onlyAllocs(spec.ask, this.calls);
     this.step = 0;
     this.verdict = null;
     this.element = this.build();
@@ -87,7 +87,7 @@ export class Figure {
   setCalls(calls, sentences, ask = []) {
     this.calls = calls;
     this.spec.sentences = sentences;
-    this.ask = new Set(ask);
+    this.ask = onlyAllocs(ask, calls);
     this.range.max = this.last;
     this.goTo(0);
   }
@@ -141,6 +141,9 @@ export class Figure {
         // it was is read from what the call returned.
         const expected = subject.nextAlloc(call);
         const address = subject.alloc(call.size);
+        // A name given again drops the block it named: nothing points at that block now.
+        const old = call.name && this.names.get(call.name);
+        if (old !== undefined && this.labels.get(old) === call.name) this.labels.set(old, 'lost');
         if (call.name) this.names.set(call.name, address);
         if (address === undefined) return { ok: false, text: `${call.text} → null`, detail: 'alloc found no free block large enough and returned nothing (null).' };
         if (call.name) this.labels.set(address, call.name);
@@ -292,6 +295,11 @@ export class Figure {
       `${plural(changed.size, 'byte')} changed by the last call`);
     this.hex.replaceChildren(...rows);
   }
+}
+
+/** The steps to ask at: only before an alloc (the question is which block it hands out). */
+function onlyAllocs(ask = [], calls = []) {
+  return new Set(ask.filter((index) => calls[index]?.op === 'alloc'));
 }
 
 /** What the colours of the hex view mean, in words. */

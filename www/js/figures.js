@@ -58,7 +58,7 @@ buf = alloc(16)  // Turn 1: a buffer…
 res = alloc(8)   // …and a result.
 free(buf)        // The buffer is freed. The result is not: the program keeps it, for now.
 buf = alloc(16)  // Turn 2: the buffer fits the hole turn 1 left.
-res = alloc(8)   // A new result. The old res is overwritten: nothing points at turn 1's result any more, and nothing can free it.
+res = alloc(8)   // A new result. The old res is overwritten: nothing points at turn 1's result any more (the map calls it lost), and nothing can free it.
 free(buf)        // Two results are stranded now.
 buf = alloc(16)  // Turn 3…
 res = alloc(8)   // …a third result…
@@ -106,7 +106,7 @@ f = alloc(16)  // The free list is empty again, so alloc takes the next never-us
     title: 'Misuse, refused',
     subject: new PoolSubject(wasm, 16, 4),
     intro: 'A pool of 4 blocks. Some of these frees are mistakes that in C would corrupt the heap without a word. Watch the bytes: a refused free changes none.',
-    ask: [6],
+    ask: [7],
     ...script(`
 a = alloc(16)  // a is block 0.
 b = alloc(16)  // b is block 1.
