@@ -11,6 +11,10 @@
 // From the pool onward a figure may ask before a call ("which block will alloc() hand out
 // now?"): the reader clicks a block, the real call runs, and the figure says whether the
 // guess was right and why.
+//
+// A subject has: kind, fresh(), alloc(size), free(address), end(), region(), byteAt(address),
+// describeRun(...), counters(), draw(container, { labels, asking }); and, to ask, nextAlloc(call)
+// ({ index, why }), servedBy(address, expected) and question(call).
 
 import { el, hex, byteHex, plural } from './format.js';
 import { drawFreeListLinks } from './map.js';
@@ -117,7 +121,7 @@ export class Figure {
     }
     for (let i = this.outcomes.length; i < k; i++) {
       const before = i === k - 1 ? this.bytes().slice() : null;
-      const expected = i === k - 1 && this.ask.has(i) ? this.subject.nextAlloc(this.calls[i]) : null;
+      const expected = i === k - 1 && this.ask.has(i) ? this.subject.nextAlloc?.(this.calls[i]) ?? null : null;
       this.outcomes.push(this.run(this.calls[i]));
       this.lastRun = { before, expected };
     }
@@ -139,7 +143,8 @@ export class Figure {
       if (call.op === 'alloc') {
         // Which block it will be, and why, read from the allocator before the call; the block
         // it was is read from what the call returned.
-        const expected = subject.nextAlloc(call);
+        // (Optional for a subject: one without nextAlloc and servedBy only cannot ask.)
+        const expected = subject.nextAlloc?.(call) ?? {};
         const address = subject.alloc(call.size);
         // A name given again drops the block it named: nothing points at that block now.
         const old = call.name && this.names.get(call.name);
@@ -147,7 +152,7 @@ export class Figure {
         if (call.name) this.names.set(call.name, address);
         if (address === undefined) return { ok: false, text: `${call.text} → null`, detail: 'alloc found no free block large enough and returned nothing (null).' };
         if (call.name) this.labels.set(address, call.name);
-        return { ok: true, text: `${call.text} → ${hex(address)}`, address, block: subject.servedBy(address, expected), why: expected.why };
+        return { ok: true, text: `${call.text} → ${hex(address)}`, address, block: subject.servedBy?.(address, expected), why: expected.why };
       }
       if (call.op === 'free') {
         const base = call.address ?? this.names.get(call.name);
@@ -228,7 +233,7 @@ export class Figure {
 
     const asking = this.ask.has(k);
     this.question.hidden = !asking;
-    this.question.textContent = asking ? this.subject.question(this.calls[k]) : '';
+    this.question.textContent = asking ? this.subject.question?.(this.calls[k]) ?? 'Have a think: which block will alloc() hand out now? Click it.' : '';
     this.element.classList.toggle('asking', asking);
     this.drawVerdict();
 
