@@ -25,6 +25,25 @@ export const WORKLOAD = [
   { op: 'alloc', name: 'medium8', size: 64 },
 ];
 
+/**
+ * What the workload is doing, chapter by chapter: [the last step of the chapter, what happens].
+ * The figure shows the chapter of its step beside the sentence about the last operation.
+ */
+export const CHAPTERS = [
+  [0, 'Nothing has run yet. Press ▶: the same objects of mixed sizes go to both allocators.'],
+  [12, 'Big objects (56 B, short-lived) alternate with small ones (8 B, long-lived). The heap packs them tightly, a header in front of each; the pool wastes the tail of each block, and is full after six pairs.'],
+  [18, 'Every big object is freed. In the heap their holes cannot merge: a small long-lived object sits between each two.'],
+  [22, 'Four 64-byte requests. No hole left by a 56-byte object fits 64 bytes and a header, so the heap searches past all of them every time and carves the end of the heap instead.'],
+  [24, 'Two more 64-byte requests: the heap fails, though it has hundreds of free bytes. That is external fragmentation. The pool serves them: any free block fits.'],
+  [27, 'Three small objects are freed. Now the heap can merge the holes around them into larger ones…'],
+  [29, '…and the next 64-byte requests fit again. The pool, meanwhile, had no fragmentation to heal.'],
+];
+
+/** The chapter step `k` belongs to. */
+export function chapterOf(k) {
+  return CHAPTERS.find(([last]) => k <= last)[1];
+}
+
 /** The largest request of the workload: what "a hole too small" is measured against. */
 export const LARGEST_REQUEST = Math.max(...WORKLOAD.map((step) => step.size ?? 0));
 
@@ -142,13 +161,12 @@ export function heapBlocks(heap) {
 
 /** Draws both sides and the chart. */
 export function drawComparison(elements, comparison) {
-  elements.op.textContent = `Operation ${comparison.step} of ${WORKLOAD.length}. ${comparison.last}`;
+  elements.op.textContent = `Operation ${comparison.step} of ${WORKLOAD.length}. ${chapterOf(comparison.step)}` +
+    (comparison.step ? ` This operation: ${comparison.last}` : '');
   const now = comparison.history.at(-1);
   drawPoolSide(elements.pool, comparison, now);
   drawHeapSide(elements.heap, comparison, now);
   drawChart(elements.chart, comparison.history);
-  elements.step.disabled = comparison.done;
-  elements.run.disabled = comparison.done;
 }
 
 function drawPoolSide(container, comparison, now) {

@@ -29,7 +29,7 @@ async function start() {
   const compareAsk = firstRefusal(comparison);
   const compareElements = {
     op: $('#compare-op'), pool: $('#compare-pool'), heap: $('#compare-heap'),
-    chart: $('#compare-chart'), step: $('#compare-step'), run: $('#compare-run'),
+    chart: $('#compare-chart'),
   };
 
   function render() {
@@ -82,13 +82,10 @@ async function start() {
     address: (name) => names.get(name),
     freeAddress: (pick) => playground.free(pick(playground.pool)),
     endProgram: () => playground.endProgram(),
-    compareReset: () => comparison.reset(),
-    compareRun: (count) => { for (let i = 0; i < count; i++) comparison.next(); },
     replay: (steps) => {
       quiet = true;
       try { steps(); } finally { quiet = false; }
       render();
-      renderCompare();
     },
   };
 
@@ -186,9 +183,6 @@ async function start() {
     event.preventDefault();
     compareTo(to);
   });
-  $('#compare-step').addEventListener('click', () => { comparison.next(); renderCompare(); });
-  $('#compare-run').addEventListener('click', () => { while (!comparison.done) comparison.next(); renderCompare(); });
-  $('#compare-reset').addEventListener('click', () => { comparison.reset(); renderCompare(); });
 
   const select = $('#scenario-select');
   select.append(...SCENARIOS.map((s) => new Option(s.title, s.id)));
@@ -214,6 +208,7 @@ async function start() {
   } else {
     player.load(SCENARIOS[0].id, 0, { updateUrl: false });
   }
+  renderCompare();
   followLink(figures, location.hash, { scroll: true });
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
   $('#loading').remove();
