@@ -251,7 +251,8 @@ function drawChart(container, history) {
   const bottom = 24;
   const top = 10;
   const steps = Math.max(WORKLOAD.length, 1);
-  const x = (i) => left + ((width - left - 10) * i) / steps;
+  // The last 76 px are for the lines' end labels.
+  const x = (i) => left + ((width - left - 76) * i) / steps;
   const y = (value) => top + (height - top - bottom) * (1 - value);
   const line = (key) => history.map((point, i) => `${x(i).toFixed(1)},${y(point[key]).toFixed(1)}`).join(' ');
   const chart = svg('svg', {
@@ -260,7 +261,7 @@ function drawChart(container, history) {
   });
   for (const value of [0, 0.5, 1]) {
     chart.append(
-      svg('line', { x1: left, x2: width - 10, y1: y(value), y2: y(value), class: 'grid' }),
+      svg('line', { x1: left, x2: x(steps), y1: y(value), y2: y(value), class: 'grid' }),
       svg('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis' }, percent(value)));
   }
   // Each line is named in words twice: in the key (a sample of its stroke beside its name)
@@ -271,10 +272,12 @@ function drawChart(container, history) {
   ];
   const last = history.length - 1;
   const end = (series, dy) => svg('text', {
-    x: Math.min(x(last) + 6, width - 70), y: Math.max(top + 30, Math.min(height - bottom, y(history[last][series]) + dy)),
-    class: `end-label ${series}`,
+    x: x(last) + 6, y: y(history[last][series]) + 4 + dy, class: `end-label ${series}`,
   }, `${series} ${percent(history[last][series])}`);
-  const apart = history[last].heap > history[last].pool ? [-4, 12] : [12, -4];
+  // Labels of lines that end close together are moved apart, the higher line's upwards.
+  const gap = y(history[last].pool) - y(history[last].heap);
+  const push = Math.abs(gap) < 14 ? (14 - Math.abs(gap)) / 2 : 0;
+  const apart = gap >= 0 ? [-push, push] : [push, -push];
   chart.append(
     svg('text', { x: width - 10, y: height - 6, 'text-anchor': 'end', class: 'axis' }, 'operations →'),
     svg('polyline', { points: line('heap'), class: 'series heap' }),
