@@ -85,8 +85,8 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   assert.match(await message(page), /1 block still in use \(#0\)/);
 
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: path.join(screenshots, 'playground-1280x800.png') });
-  await page.screenshot({ path: path.join(screenshots, 'playground-1280-full.png'), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, 'playground-1280x800.png'), animations: 'disabled' });
+  await page.screenshot({ path: path.join(screenshots, 'playground-1280-full.png'), fullPage: true, animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -124,13 +124,20 @@ test('a scenario plays to its end, and its link reopens the same step', async ()
 });
 
 test('pool vs heap: the heap fails with free bytes to spare, the pool does not', async () => {
-  const { page, problems } = await open({ width: 1280, height: 800 }, '?scenario=mixed-sizes&step=0');
-  while (!(await page.isDisabled('#scenario-next'))) await page.click('#scenario-next');
+  const { page, problems } = await open({ width: 1280, height: 800 });
+  assert.match(await page.textContent('#compare-op'), /^Operation 0 of 29\. Nothing has run yet/);
+  // The figure's own timeline, to its end; its text follows the workload's chapters.
+  await page.focus('#compare-range');
+  await page.keyboard.press('End');
+  assert.match(await page.textContent('#compare-op'), /^Operation 29 of 29\. …and the next 64-byte requests fit again\..* This operation: alloc\(64\) for medium8: /);
+  await page.keyboard.press('ArrowLeft');
+  assert.match(await page.textContent('#compare-op'), /^Operation 28 of 29\. …and the next 64-byte requests fit again/);
+  await page.keyboard.press('End');
   assert.equal(await page.textContent('dd[data-counter="failed-heap"]'), '2');
   assert.equal(await page.textContent('dd[data-counter="failed-pool"]'), '0');
   assert.equal(await page.textContent('dd[data-counter="fragmentation-pool"]'), '0%');
   assert.equal(await page.$$eval('#compare-chart polyline', (lines) => lines.length), 2);
-  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'compare-1280.png') });
+  await page.locator('#compare').screenshot({ path: path.join(screenshots, 'compare-1280.png'), animations: 'disabled' });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -156,7 +163,98 @@ test('the page fits a phone screen', async () => {
   const { page, problems } = await open({ width: 390, height: 844 }, '?scenario=short-lived&step=8');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
-  await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true, animations: 'disabled' });
+  await page.locator('#more').screenshot({ path: path.join(screenshots, 'playground-panel-390.png'), animations: 'disabled' });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+/** Everything the free playground shows of its pool, and its bytes in linear memory. */
+const playgroundState = (page) => page.evaluate(async () => {
+  const map = document.querySelector('#pool-map');
+  const wasm = await import('./pkg/memory_pool.js');
+  const base = Number(map.dataset.regionBase);
+  const length = Number(map.dataset.regionLength);
+  return {
+    step: document.querySelector('#pool-range').value,
+    previous: document.querySelector('#pool-calls .call-prev').textContent,
+    now: document.querySelector('#pool-calls .call-now').textContent,
+    next: document.querySelector('#pool-calls .call-next').textContent,
+    blocks: [...map.querySelectorAll('button.block')].map((b) => `${b.getAttribute('title')}|${b.textContent}|${b.disabled}`),
+    stateBytes: [...map.querySelectorAll('.state-byte')].map((b) => b.textContent).join(' '),
+    freeList: document.querySelector('#free-list-text').textContent,
+    counters: document.querySelector('#counters').textContent,
+    message: document.querySelector('#message').textContent,
+    hex: document.querySelector('#hex').textContent,
+    bytes: [...new Uint8Array(wasm.wasmMemory().buffer, base, length)].join(','),
+  };
+});
+
+test('the free playground has a timeline: going back shows exactly the state each step had', async () => {
+  const { page, problems } = await open({ width: 1280, height: 800 });
+  await page.fill('#block-size', '32');
+  await page.fill('#block-count', '6');
+  await page.click('#create');
+  const seen = [await playgroundState(page)];
+  assert.equal(seen[0].step, '0');
+  assert.equal(seen[0].now, 'new Pool(32, 6)');
+  assert.match(seen[0].next, /^→ next: your next call/);
+  // Every kind of operation, accepted and refused, each through the page's own controls.
+  const operations = [
+    async () => { await page.fill('#request-size', '24'); await page.click('#alloc'); },
+    async () => { await page.fill('#request-size', '16'); await page.click('#alloc'); },
+    () => page.click('#alloc'),
+    () => page.click('#pool-map button.block[data-index="1"]'),
+    () => page.click('#pool-map button.block[data-index="1"]'), // a double free, refused
+    async () => { await page.selectOption('#write-block', '0'); await page.fill('#write-value', 'hello'); await page.click('#write'); },
+    () => page.click('#misuse-middle'),
+    () => page.click('#pool-map button.block[data-index="0"]'),
+    () => page.click('#alloc'),
+    () => page.click('#end-program'),
+  ];
+  for (const operation of operations) {
+    await operation();
+    seen.push(await playgroundState(page));
+  }
+  const last = operations.length;
+  assert.equal(await page.getAttribute('#pool-range', 'max'), String(last));
+  assert.equal(await page.getAttribute('#pool-range', 'aria-label'), 'The pool, live: step');
+  assert.match(`${seen[5].previous}${seen[5].now}`, /^free\(0x[0-9a-f]+\) ←free\(0x[0-9a-f]+\): refused$/);
+  assert.match(seen[6].now, /^write\(0x[0-9a-f]+, "hello"\)$/);
+  assert.match(`${seen[last].previous}${seen[last].now}`, /^alloc\(16\) → 0x[0-9a-f]+ ←end\(\)$/);
+  /** A step seen again: as it was, except that the label now knows the call after it. */
+  const again = (k) => ({ ...seen[k], next: k < last ? `→ next: ${seen[k + 1].now}` : seen[k].next });
+
+  // Back with the slider's keys, one step at a time: each step is exactly as it was.
+  await page.focus('#pool-range');
+  for (let k = last - 1; k >= 0; k--) {
+    await page.keyboard.press('ArrowLeft');
+    assert.deepEqual(await playgroundState(page), again(k), `back at step ${k}`);
+  }
+  // End, Home and the buttons.
+  await page.keyboard.press('End');
+  assert.deepEqual(await playgroundState(page), again(last), 'End');
+  await page.keyboard.press('Home');
+  assert.deepEqual(await playgroundState(page), again(0), 'Home');
+  for (let k = 1; k <= 4; k++) {
+    await page.click('#pool-next');
+    assert.deepEqual(await playgroundState(page), again(k), `forward at step ${k}`);
+  }
+  await page.click('#pool-prev');
+  assert.deepEqual(await playgroundState(page), again(3), 'previous');
+  // The arrow keys work anywhere in the panel, not only on the slider (here: on a block).
+  await page.focus('#pool-map button.block[data-index="2"]');
+  await page.keyboard.press('ArrowRight');
+  assert.deepEqual(await playgroundState(page), again(4), 'ArrowRight on a block');
+
+  await page.locator('#playground').screenshot({ path: path.join(screenshots, 'playground-timeline-1280.png'), animations: 'disabled' });
+  // A new call at an earlier step (4: block 1 just freed) replaces the steps after it, and
+  // says so.
+  await page.fill('#request-size', '8');
+  await page.click('#alloc');
+  assert.equal(await page.getAttribute('#pool-range', 'max'), '5');
+  assert.match(await message(page), /^Done: alloc\(\) → 0x[0-9a-f]+, block 1: it popped the head of the free list.*the 6 later steps after it were dropped\.$/);
+  assert.match(await page.textContent('#pool-calls'), /alloc\(8\) → 0x[0-9a-f]+→ next: your next call/);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -25,6 +25,25 @@ export const WORKLOAD = [
   { op: 'alloc', name: 'medium8', size: 64 },
 ];
 
+/**
+ * What the workload is doing, chapter by chapter: [the last step of the chapter, what happens].
+ * The figure shows the chapter of its step beside the sentence about the last operation.
+ */
+export const CHAPTERS = [
+  [0, 'Nothing has run yet. Press ▶: the same objects of mixed sizes go to both allocators.'],
+  [12, 'Big objects (56 B, short-lived) alternate with small ones (8 B, long-lived). The heap packs them tightly, a header in front of each; the pool wastes the tail of each block, and is full after six pairs.'],
+  [18, 'Every big object is freed. In the heap their holes cannot merge: a small long-lived object sits between each two.'],
+  [22, 'Four 64-byte requests. No hole left by a 56-byte object fits 64 bytes and a header, so the heap searches past all of them every time and carves the end of the heap instead.'],
+  [24, 'Two more 64-byte requests: the heap fails, though it has hundreds of free bytes. That is external fragmentation. The pool serves them: any free block fits.'],
+  [27, 'Three small objects are freed. Now the heap can merge the holes around them into larger ones…'],
+  [29, '…and the next 64-byte requests fit again. The pool, meanwhile, had no fragmentation to heal.'],
+];
+
+/** The chapter step `k` belongs to. */
+export function chapterOf(k) {
+  return CHAPTERS.find(([last]) => k <= last)[1];
+}
+
 /** The largest request of the workload: what "a hole too small" is measured against. */
 export const LARGEST_REQUEST = Math.max(...WORKLOAD.map((step) => step.size ?? 0));
 
@@ -142,13 +161,12 @@ export function heapBlocks(heap) {
 
 /** Draws both sides and the chart. */
 export function drawComparison(elements, comparison) {
-  elements.op.textContent = `Operation ${comparison.step} of ${WORKLOAD.length}. ${comparison.last}`;
+  elements.op.textContent = `Operation ${comparison.step} of ${WORKLOAD.length}. ${chapterOf(comparison.step)}` +
+    (comparison.step ? ` This operation: ${comparison.last}` : '');
   const now = comparison.history.at(-1);
   drawPoolSide(elements.pool, comparison, now);
   drawHeapSide(elements.heap, comparison, now);
   drawChart(elements.chart, comparison.history);
-  elements.step.disabled = comparison.done;
-  elements.run.disabled = comparison.done;
 }
 
 function drawPoolSide(container, comparison, now) {
@@ -233,7 +251,8 @@ function drawChart(container, history) {
   const bottom = 24;
   const top = 10;
   const steps = Math.max(WORKLOAD.length, 1);
-  const x = (i) => left + ((width - left - 10) * i) / steps;
+  // The last 76 px are for the lines' end labels.
+  const x = (i) => left + ((width - left - 76) * i) / steps;
   const y = (value) => top + (height - top - bottom) * (1 - value);
   const line = (key) => history.map((point, i) => `${x(i).toFixed(1)},${y(point[key]).toFixed(1)}`).join(' ');
   const chart = svg('svg', {
@@ -242,14 +261,29 @@ function drawChart(container, history) {
   });
   for (const value of [0, 0.5, 1]) {
     chart.append(
-      svg('line', { x1: left, x2: width - 10, y1: y(value), y2: y(value), class: 'grid' }),
+      svg('line', { x1: left, x2: x(steps), y1: y(value), y2: y(value), class: 'grid' }),
       svg('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'axis' }, percent(value)));
   }
+  // Each line is named in words twice: in the key (a sample of its stroke beside its name)
+  // and at its last point, with its value, so no reader has to tell the colours apart.
+  const key = (series, name, x0) => [
+    svg('line', { x1: x0, x2: x0 + 22, y1: top + 10, y2: top + 10, class: `series ${series}` }),
+    svg('text', { x: x0 + 28, y: top + 14, class: 'key' }, name),
+  ];
+  const last = history.length - 1;
+  const end = (series, dy) => svg('text', {
+    x: x(last) + 6, y: y(history[last][series]) + 4 + dy, class: `end-label ${series}`,
+  }, `${series} ${percent(history[last][series])}`);
+  // Labels of lines that end close together are moved apart, the higher line's upwards.
+  const gap = y(history[last].pool) - y(history[last].heap);
+  const push = Math.abs(gap) < 14 ? (14 - Math.abs(gap)) / 2 : 0;
+  const apart = gap >= 0 ? [-push, push] : [push, -push];
   chart.append(
     svg('text', { x: width - 10, y: height - 6, 'text-anchor': 'end', class: 'axis' }, 'operations →'),
     svg('polyline', { points: line('heap'), class: 'series heap' }),
     svg('polyline', { points: line('pool'), class: 'series pool' }),
-    svg('text', { x: left + 8, y: top + 14, class: 'key heap' }, '— heap'),
-    svg('text', { x: left + 70, y: top + 14, class: 'key pool' }, '- - pool'));
+    ...key('heap', 'heap (solid)', left + 8),
+    ...key('pool', 'pool (dashed)', left + 130),
+    end('heap', apart[0]), end('pool', apart[1]));
   container.replaceChildren(chart);
 }

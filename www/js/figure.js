@@ -11,6 +11,10 @@
 // From the pool onward a figure may ask before a call ("which block will alloc() hand out
 // now?"): the reader clicks a block, the real call runs, and the figure says whether the
 // guess was right and why.
+//
+// A subject has: kind, fresh(), alloc(size), free(address), end(), region(), byteAt(address),
+// describeRun(...), counters(), draw(container, { labels, asking }); and, to ask, nextAlloc(call)
+// ({ index, why }), servedBy(address, expected) and question(call).
 
 import { el, hex, byteHex, plural } from './format.js';
 import { drawFreeListLinks } from './map.js';
@@ -27,7 +31,7 @@ export class Figure {
     this.id = spec.id;
     this.subject = spec.subject;
     this.calls = spec.calls;
-    this.ask = new Set(spec.ask ?? []);
+    this.ask = onlyAllocs(spec.ask, this.calls);
     this.step = 0;
     this.verdict = null;
     this.element = this.build();
@@ -76,35 +80,55 @@ export class Figure {
       this.goTo(to, { user: true });
     });
     this.map.addEventListener('click', (event) => {
-      const block = event.target.closest('button.block');
+      const block = event.target.closest('button[data-index]');
       if (block && !block.disabled) this.answer(Number(block.dataset.index));
     });
     return figure;
   }
 
-  /** Replaces the program (the playground's own calls) and goes back to step 0. */
-  setCalls(calls, sentences) {
+  /** Replaces the program (the playground's own calls) and goes back to step 0; `ask`: the
+   * call indices before which the reader is asked to predict (none if left out). */
+  setCalls(calls, sentences, ask = []) {
     this.calls = calls;
     this.spec.sentences = sentences;
+    this.ask = onlyAllocs(ask, calls);
     this.range.max = this.last;
     this.goTo(0);
   }
 
-  /** Replays the first `k` calls on a fresh instance; returns the region's bytes before the
-   * last of them and after it. */
-  replay(k) {
+  /** Makes the instance fresh: the state at step 0. */
+  restart() {
     this.subject.fresh();
     this.names = new Map();
     /** address → the name the program gave it (the latest, while it is allocated). */
     this.labels = new Map();
+    /** What each call did so far: one outcome per step the instance has run. */
     this.outcomes = [];
-    let before = null;
-    for (let i = 0; i < k; i++) {
-      if (i === k - 1) before = this.bytes().slice();
-      if (i === k - 1 && this.ask.has(i)) this.expected = this.subject.nextAlloc();
-      this.outcomes.push(this.run(this.calls[i]));
+  }
+
+  /**
+   * Brings the instance to step `k` and returns the region's bytes before the last call and
+   * after it. Forward moves run only the calls in between on the instance as it is (a
+   * program of hundreds of calls plays one call per step, not hundreds); a move back
+   * replays the first `k` calls on a fresh instance. Either way the state at step k is the
+   * first k calls of the real allocator, never the path the reader took.
+   */
+  replay(k) {
+    if (!this.outcomes || k < this.outcomes.length || this.calls !== this.ranCalls) {
+      this.restart();
+      this.ranCalls = this.calls;
+      this.lastRun = { before: null, expected: null };
     }
-    return { before, after: this.bytes() };
+    for (let i = this.outcomes.length; i < k; i++) {
+      const before = i === k - 1 ? this.bytes().slice() : null;
+      const expected = i === k - 1 && this.ask.has(i) ? this.subject.nextAlloc?.(this.calls[i]) ?? null : null;
+      this.outcomes.push(this.run(this.calls[i]));
+      this.lastRun = { before, expected };
+    }
+    // The bytes before the last call (and the answer to a question before it) are kept from
+    // when it ran, so landing again on the same step redraws the same marks.
+    this.expected = this.lastRun.expected;
+    return { before: k ? this.lastRun.before : null, after: this.bytes() };
   }
 
   /** The region's bytes, viewed (not copied) in linear memory. */
@@ -117,11 +141,18 @@ export class Figure {
     const subject = this.subject;
     try {
       if (call.op === 'alloc') {
+        // Which block it will be, and why, read from the allocator before the call; the block
+        // it was is read from what the call returned.
+        // (Optional for a subject: one without nextAlloc and servedBy only cannot ask.)
+        const expected = subject.nextAlloc?.(call) ?? {};
         const address = subject.alloc(call.size);
+        // A name given again drops the block it named: nothing points at that block now.
+        const old = call.name && this.names.get(call.name);
+        if (old !== undefined && this.labels.get(old) === call.name) this.labels.set(old, 'lost');
         if (call.name) this.names.set(call.name, address);
         if (address === undefined) return { ok: false, text: `${call.text} → null`, detail: 'alloc found no free block large enough and returned nothing (null).' };
         if (call.name) this.labels.set(address, call.name);
-        return { ok: true, text: `${call.text} → ${hex(address)}`, address };
+        return { ok: true, text: `${call.text} → ${hex(address)}`, address, block: subject.servedBy?.(address, expected), why: expected.why };
       }
       if (call.op === 'free') {
         const base = call.address ?? this.names.get(call.name);
@@ -143,22 +174,24 @@ export class Figure {
     const step = Math.max(0, Math.min(this.last, Number.isInteger(k) ? k : 0));
     if (user) this.verdict = null;
     this.step = step;
-    this.expected = null;
     const { before, after } = this.replay(step);
     this.render(before, after);
     if (user) this.spec.onStep?.(this);
   }
 
-  /** The reader picked block `index` as the one alloc() will hand out: run it and say. */
+  /** The reader picked block `index` as the one alloc() will hand out: run it and say. The
+   * verdict compares the guess with what the real call returned. */
   answer(index) {
     if (!this.ask.has(this.step)) return;
     const asked = this.step;
     this.goTo(asked + 1, { user: true });
-    const { index: actual, why } = this.expected ?? {};
+    const { block: actual } = this.outcomes[asked];
+    const why = this.expected?.why ?? '';
     const right = actual === index;
+    const served = actual === undefined ? 'nothing' : `block ${actual}`;
     this.verdict = { right, text: right
-      ? `Right: alloc() handed out block ${actual}, because ${why}.`
-      : `Not this time: you picked block ${index}, but alloc() handed out ${actual === undefined ? 'nothing' : `block ${actual}`}, because ${why}.` };
+      ? `Right: alloc() handed out ${served}, because ${why}`
+      : `Not this time: you picked block ${index}, but alloc() handed out ${served}, because ${why}` };
     this.drawVerdict();
   }
 
@@ -200,8 +233,7 @@ export class Figure {
 
     const asking = this.ask.has(k);
     this.question.hidden = !asking;
-    this.question.textContent = asking
-      ? 'Have a think: which block will alloc() hand out now? Click it (or press ▶ to just see).' : '';
+    this.question.textContent = asking ? this.subject.question?.(this.calls[k]) ?? 'Have a think: which block will alloc() hand out now? Click it.' : '';
     this.element.classList.toggle('asking', asking);
     this.drawVerdict();
 
@@ -228,32 +260,51 @@ export class Figure {
     const rows = [];
     const changed = new Set();
     if (before) for (let i = 0; i < after.length; i++) if (before[i] !== after[i]) changed.add(i);
-    let skipped = 0;
+    // Rows of 00 that the last call did not write say nothing: a run of them (or any row of
+    // zero padding in the metadata) is folded into one line, so the bytes that matter fit.
+    const lines = [];
     for (let offset = 0; offset < after.length; offset += 8) {
       const kinds = [];
-      let quiet = true;
+      let zero = true;
       for (let i = offset; i < Math.min(offset + 8, after.length); i++) {
         const kind = this.subject.byteAt(base + i).kind;
         kinds.push(kind);
-        if (kind !== 'meta' || after[i] !== 0 || changed.has(i)) quiet = false;
+        if (after[i] !== 0 || changed.has(i) || kind === 'state') zero = false;
       }
-      // Rows of untouched zero padding in the metadata say nothing: fold them into one line.
-      if (quiet) { skipped += 8; continue; }
-      if (skipped) { rows.push(el('div', { class: 'hex-row skipped' }, `… ${skipped} bytes of 00 (padding and unused metadata) …`)); skipped = 0; }
-      rows.push(el('div', { class: 'hex-row' },
-        el('span', { class: 'hex-addr' }, hex(base + offset)),
-        kinds.map((kind, j) => {
-          const i = offset + j;
-          return el('span', {
-            class: `byte k-${kind}${changed.has(i) ? ' changed' : ''}`, 'data-offset': i,
-          }, byteHex(after[i]));
-        })));
+      lines.push({ offset, kinds, zero, meta: kinds.every((kind) => kind === 'meta') });
     }
-    if (skipped) rows.push(el('div', { class: 'hex-row skipped' }, `… ${skipped} bytes of 00 …`));
+    const fold = (run) => {
+      if (run.length >= 2 || (run.length === 1 && run[0].meta)) {
+        const bytes = run.length * 8;
+        const what = run.every((line) => line.meta) ? ' (padding and unused metadata)' : '';
+        rows.push(el('div', { class: 'hex-row skipped' }, `… ${bytes} bytes of 00${what} …`));
+      } else run.forEach(drawRow);
+    };
+    const drawRow = ({ offset, kinds }) => rows.push(el('div', { class: 'hex-row' },
+      el('span', { class: 'hex-addr' }, hex(base + offset)),
+      kinds.map((kind, j) => {
+        const i = offset + j;
+        return el('span', {
+          class: `byte k-${kind}${changed.has(i) ? ' changed' : ''}`, 'data-offset': i,
+        }, byteHex(after[i]));
+      })));
+    let run = [];
+    for (const line of lines) {
+      if (line.zero && (run.length === 0 || run[0].meta === line.meta)) { run.push(line); continue; }
+      fold(run);
+      run = line.zero ? [line] : [];
+      if (!line.zero) drawRow(line);
+    }
+    fold(run);
     this.hex.setAttribute('aria-label', `The region's bytes in hex, ${plural(after.length, 'byte')} from ${hex(base)}; ` +
       `${plural(changed.size, 'byte')} changed by the last call`);
     this.hex.replaceChildren(...rows);
   }
+}
+
+/** The steps to ask at: only before an alloc (the question is which block it hands out). */
+function onlyAllocs(ask = [], calls = []) {
+  return new Set(ask.filter((index) => calls[index]?.op === 'alloc'));
 }
 
 /** What the colours of the hex view mean, in words. */

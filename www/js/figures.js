@@ -21,7 +21,7 @@ export const FIGURES = {
     subject: new HeapSubject(wasm, 96),
     intro: 'A heap of 96 bytes, one free block so far. Its first 4 bytes are that block\'s header: 0x60 = 96 bytes, lowest bit 0 = free. Press ▶ or →.',
     ...script(`
-a = alloc(24)  // alloc(24) cut 28 bytes off the front of the free block: 4 bytes of header and 24 for a. The header says 0x1d: 28 bytes, plus 1 for "in use". a is the address just after it.
+a = alloc(24)  // alloc(24) cut 28 bytes off the front of the free block: 4 bytes of header and 24 for a. The header says 0x1d: 28 bytes, plus 1 for "in use". a is the address just after it. a's first bytes still read ff ff ff ff, the free list's end mark from when they were free: alloc does not clear memory.
 b = alloc(8)   // b needs 8 bytes: a 12-byte block, header 0x0d, right after a.
 c = alloc(40)  // c takes 44 bytes. 12 bytes are left free at the end of the heap.
 free(b)        // free(b) reads b's header (4 bytes before b) to learn the block is 12 bytes, clears its in-use bit, and puts the block on the free list: its first payload word now holds where the next free block is.
@@ -58,7 +58,7 @@ buf = alloc(16)  // Turn 1: a buffer…
 res = alloc(8)   // …and a result.
 free(buf)        // The buffer is freed. The result is not: the program keeps it, for now.
 buf = alloc(16)  // Turn 2: the buffer fits the hole turn 1 left.
-res = alloc(8)   // A new result. The old res is overwritten: nothing points at turn 1's result any more, and nothing can free it.
+res = alloc(8)   // A new result. The old res is overwritten: nothing points at turn 1's result any more (the map calls it lost), and nothing can free it.
 free(buf)        // Two results are stranded now.
 buf = alloc(16)  // Turn 3…
 res = alloc(8)   // …a third result…
@@ -96,7 +96,7 @@ b = alloc(16)  // The next never-used block: block 1. No search: the pool only c
 c = alloc(16)  // Block 2.
 free(b)        // free(b) checks b's state byte (02: in use, so the free is allowed), sets it to 01, and pushes block 1 onto the free list. The list was empty, so block 1's link is the end mark.
 free(a)        // Block 0 becomes the new head: its first 4 bytes now hold the address of block 1, the old head. The free list lives inside the free blocks.
-d = alloc(16)  // alloc pops the head of the free list: block 0, the block freed last.
+d = alloc(16)  // alloc pops the head of the free list: block 0, the block freed last. Its first 4 bytes still hold the old link: like malloc, a pool does not clear the block it hands out.
 e = alloc(16)  // The free list's next block: block 1.
 f = alloc(16)  // The free list is empty again, so alloc takes the next never-used block: block 3.
 `),
@@ -106,7 +106,7 @@ f = alloc(16)  // The free list is empty again, so alloc takes the next never-us
     title: 'Misuse, refused',
     subject: new PoolSubject(wasm, 16, 4),
     intro: 'A pool of 4 blocks. Some of these frees are mistakes that in C would corrupt the heap without a word. Watch the bytes: a refused free changes none.',
-    ask: [6],
+    ask: [7],
     ...script(`
 a = alloc(16)  // a is block 0.
 b = alloc(16)  // b is block 1.
@@ -127,8 +127,8 @@ export function ownSentence(kind) {
     if (outcome.refused) return 'Refused.';
     if (!outcome.ok) return '';
     if (outcome.text.includes('alloc(')) {
-      return kind === 'pool' ? 'The pool handed out a block: the free list\'s head, or else the next never-used block.'
-        : 'The heap searched its free list for the first hole that fits, and split it if the rest could hold a block.';
+      return kind === 'pool' ? `The pool handed out block ${outcome.block}, because ${outcome.why}`
+        : `${outcome.why[0].toUpperCase()}${outcome.why.slice(1)} What is left of that block, if it can hold a block of its own, is split off and stays free.`;
     }
     if (outcome.text.startsWith('end(')) return '';
     return kind === 'pool' ? 'The block is the free list\'s new head.' : 'The block is free again, merged with any free neighbour.';

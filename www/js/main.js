@@ -29,7 +29,7 @@ async function start() {
   const compareAsk = firstRefusal(comparison);
   const compareElements = {
     op: $('#compare-op'), pool: $('#compare-pool'), heap: $('#compare-heap'),
-    chart: $('#compare-chart'), step: $('#compare-step'), run: $('#compare-run'),
+    chart: $('#compare-chart'),
   };
 
   function render() {
@@ -54,6 +54,11 @@ async function start() {
     for (const id of ['#alloc', '#write', '#misuse-double', '#misuse-outside', '#misuse-middle', '#end-program']) {
       $(id).disabled = !pool || playground.ended;
     }
+    drawPlaygroundTimeline(playground);
+  }
+
+  // The comparison is drawn only when it changes, not on each of the playground's calls.
+  function renderCompare() {
     drawComparison(compareElements, comparison);
     drawCompareTimeline(comparison);
     const asking = comparison.step === compareAsk;
@@ -77,8 +82,6 @@ async function start() {
     address: (name) => names.get(name),
     freeAddress: (pick) => playground.free(pick(playground.pool)),
     endProgram: () => playground.endProgram(),
-    compareReset: () => comparison.reset(),
-    compareRun: (count) => { for (let i = 0; i < count; i++) comparison.next(); },
     replay: (steps) => {
       quiet = true;
       try { steps(); } finally { quiet = false; }
@@ -128,6 +131,21 @@ async function start() {
   });
   new ResizeObserver(() => drawFreeListLinks($('#pool-map'))).observe($('#pool-map'));
 
+  // The playground's timeline: every operation since "Create pool" is a step.
+  const poolRange = $('#pool-range');
+  poolRange.addEventListener('input', () => playground.goTo(Number(poolRange.value)));
+  $('#pool-prev').addEventListener('click', () => playground.goTo(playground.step - 1));
+  $('#pool-next').addEventListener('click', () => playground.goTo(playground.step + 1));
+  $('#playground').addEventListener('keydown', (event) => {
+    const target = event.target;
+    if (target === poolRange || target instanceof HTMLInputElement || target instanceof HTMLSelectElement ||
+      target instanceof HTMLTextAreaElement) return; // the fields and the slider keep their keys
+    const to = { ArrowLeft: playground.step - 1, ArrowRight: playground.step + 1, Home: 0, End: playground.steps.length }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    playground.goTo(to);
+  });
+
   // The comparison's timeline: step k is the workload's first k operations replayed on a
   // fresh pool and heap, as for every figure.
   const compareRange = $('#compare-range');
@@ -137,7 +155,7 @@ async function start() {
     if (!keepVerdict) $('#compare-verdict').textContent = '';
     comparison.reset();
     while (comparison.step < step) comparison.next();
-    render();
+    renderCompare();
   };
   // Predict, then check: before the first request one of them refuses, the reader guesses.
   $('#compare-question').addEventListener('click', (event) => {
@@ -165,9 +183,6 @@ async function start() {
     event.preventDefault();
     compareTo(to);
   });
-  $('#compare-step').addEventListener('click', () => { comparison.next(); render(); });
-  $('#compare-run').addEventListener('click', () => { while (!comparison.done) comparison.next(); render(); });
-  $('#compare-reset').addEventListener('click', () => { comparison.reset(); render(); });
 
   const select = $('#scenario-select');
   select.append(...SCENARIOS.map((s) => new Option(s.title, s.id)));
@@ -193,6 +208,7 @@ async function start() {
   } else {
     player.load(SCENARIOS[0].id, 0, { updateUrl: false });
   }
+  renderCompare();
   followLink(figures, location.hash, { scroll: true });
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
   $('#loading').remove();
@@ -214,22 +230,48 @@ function firstRefusal(comparison) {
   return step;
 }
 
-/** The comparison's slider, buttons and its previous · current · next operation. */
-function drawCompareTimeline(comparison) {
-  const k = comparison.step;
-  const op = (i) => (WORKLOAD[i].op === 'alloc' ? `${WORKLOAD[i].name} = alloc(${WORKLOAD[i].size})` : `free(${WORKLOAD[i].name})`);
-  const range = $('#compare-range');
+/**
+ * A timeline's slider, buttons, count and previous · current · next call (`prefix`: the ids'
+ * start, `#compare` or `#pool`); `op(i)` is call i as text, `start` the label before call 1.
+ */
+function drawTimeline(prefix, k, last, op, { start = 'the start: nothing has run yet', end = 'the end', refused = false } = {}) {
+  const range = $(`${prefix}-range`);
+  range.max = String(last);
   range.value = String(k);
-  range.setAttribute('aria-valuetext', `step ${k} of ${WORKLOAD.length}${k ? `: ${op(k - 1)}` : ''}`);
+  range.setAttribute('aria-valuetext', `step ${k} of ${last}${k ? `: ${op(k - 1)}` : ''}`);
   const focused = document.activeElement;
-  $('#compare-prev').disabled = k === 0;
-  $('#compare-next').disabled = k === WORKLOAD.length;
-  if (focused?.disabled) range.focus();
-  $('#compare-count').textContent = `step ${k} of ${WORKLOAD.length}`;
-  $('#compare-calls').replaceChildren(
-    el('span', { class: 'call-prev' }, k >= 2 ? `${op(k - 2)} ←` : ''),
-    el('strong', { class: 'call-now' }, k ? op(k - 1) : 'the start: nothing has run yet'),
-    el('span', { class: 'call-next' }, `→ next: ${k < WORKLOAD.length ? op(k) : 'the end'}`));
+  $(`${prefix}-prev`).disabled = k === 0;
+  $(`${prefix}-next`).disabled = k === last;
+  // A button that is disabled while it has the focus would drop it: hand it to the slider.
+  if (focused?.disabled && focused.closest('.timeline') === range.parentElement) range.focus();
+  $(`${prefix}-count`).textContent = `step ${k} of ${last}`;
+  $(`${prefix}-calls`).replaceChildren(
+    el('span', { class: 'call-prev' }, k >= 2 ? `${op(k - 2)} ←` : k === 1 ? `${start} ←` : ''),
+    el('strong', { class: `call-now${refused ? ' refused' : ''}` }, k ? op(k - 1) : start),
+    el('span', { class: 'call-next' }, `→ next: ${k < last ? op(k) : end}`));
+}
+
+/** The comparison's timeline. */
+function drawCompareTimeline(comparison) {
+  const op = (i) => (WORKLOAD[i].op === 'alloc' ? `${WORKLOAD[i].name} = alloc(${WORKLOAD[i].size})` : `free(${WORKLOAD[i].name})`);
+  drawTimeline('#compare', comparison.step, WORKLOAD.length, op);
+}
+
+/** The playground's timeline: the operations since "Create pool", and where it stands. */
+function drawPlaygroundTimeline(playground) {
+  const { step, steps } = playground;
+  drawTimeline('#pool', step, steps.length, (i) => steps[i].text, {
+    start: playground.creation,
+    end: 'your next call (a button above, or a click on a block)',
+    refused: step > 0 && steps[step - 1].text.endsWith('refused'),
+  });
+  const pool = playground.pool;
+  const map = $('#pool-map');
+  if (pool) {
+    map.dataset.regionBase = String(pool.regionBase);
+    map.dataset.regionLength = String(pool.addressOf(pool.blockCount - 1) + pool.blockSize - pool.regionBase);
+    map.dataset.step = String(step);
+  }
 }
 
 /** The URL hash that names a figure's step: `#figure-pool-step-4`. */
@@ -278,6 +320,22 @@ function placeFigures() {
   return figures;
 }
 
+/**
+ * Where a figure of the reader's own calls asks "which block?": before the first alloc that
+ * comes after a free (where the answer takes some thought: a freed block comes back), or
+ * else before the first alloc. Only an alloc the subject can take (a heap needs a size, a
+ * pool at most its block size).
+ */
+function askBefore(calls, subject) {
+  const fits = (call) => call.op === 'alloc' &&
+    (subject.kind === 'pool' ? (call.size ?? 0) <= subject.blockSize : call.size !== undefined);
+  const firstFree = calls.findIndex((call) => call.op === 'free');
+  const afterFree = firstFree === -1 ? -1 : calls.findIndex((call, i) => i > firstFree && fits(call));
+  const first = calls.findIndex(fits);
+  const index = afterFree !== -1 ? afterFree : first;
+  return index === -1 ? [] : [index];
+}
+
 /** The reader's own program, on a pool and on a heap, from the text box or the URL. */
 function placeOwnCalls(figures) {
   const own = [
@@ -303,7 +361,7 @@ function placeOwnCalls(figures) {
       say('error', `${fromUrl ? 'The program in this link was not run' : 'Not run'}: ${error.message}`);
       return false;
     }
-    for (const figure of own) figure.setCalls(calls, figure.spec.sentences);
+    for (const figure of own) figure.setCalls(calls, figure.spec.sentences, askBefore(calls, figure.subject));
     say('ok', `${calls.length} calls, ready: step through them with ▶ or the slider.`);
     return true;
   };

@@ -79,10 +79,18 @@ export function drawPoolMap(container, playground) {
 
   const links = svg('svg', { class: 'links', 'aria-hidden': 'true' });
   container.append(metadata, el('div', { class: 'block-area' }, blocks, links));
+  markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], [...states].map((state) => STATE_NAMES[state]));
   drawFreeListLinks(container);
 }
 
-/** Draws the free list's arrows over the blocks; call again when the layout changes. */
+/** Each map's arrowhead marker needs an id of its own. */
+let markers = 0;
+
+/**
+ * Draws the free list's arrows over the blocks; call again when the layout changes. An
+ * arrow that was not there in the map's previous drawing is drawn in (`link-new`, animated
+ * unless the reader asked for reduced motion).
+ */
 export function drawFreeListLinks(container) {
   const area = container.querySelector('.block-area');
   const links = area?.querySelector('svg.links');
@@ -91,9 +99,10 @@ export function drawFreeListLinks(container) {
   const origin = area.getBoundingClientRect();
   links.setAttribute('width', origin.width);
   links.setAttribute('height', origin.height);
+  container.arrowhead ??= `arrowhead-${++markers}`;
   links.replaceChildren(svg('defs', {},
     svg('marker', {
-      id: 'arrowhead', viewBox: '0 0 10 10', refX: 9, refY: 5,
+      id: container.arrowhead, viewBox: '0 0 10 10', refX: 9, refY: 5,
       markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse',
     }, svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
   // Follow the links as they are stored in memory, from the block marked head.
@@ -110,17 +119,22 @@ export function drawFreeListLinks(container) {
     const box = button.getBoundingClientRect();
     return { x: box.left - origin.left + box.width * dx, y: box.top - origin.top + 2 };
   };
+  const drawn = new Set();
   for (let i = 1; i < order.length; i++) {
     const from = point(order[i - 1], 0.5);
     const to = point(order[i], 0.25);
     const lift = 16 + Math.min(24, Math.abs(to.x - from.x) / 12);
     const top = Math.min(from.y, to.y) - lift;
+    const key = `${order[i - 1].dataset.index}>${order[i].dataset.index}`;
+    drawn.add(key);
     links.append(svg('path', {
-      class: 'link',
+      class: container.shownLinks?.has(key) ? 'link' : 'link link-new',
       d: `M${from.x},${from.y} C${from.x},${top} ${to.x},${top} ${to.x},${to.y}`,
-      'marker-end': 'url(#arrowhead)',
+      pathLength: 1,
+      'marker-end': `url(#${container.arrowhead})`,
     }));
   }
+  container.shownLinks = drawn;
 }
 
 /** What a free-list link points at: `#3` for block 3's address, `end` for an end mark (an
@@ -141,4 +155,25 @@ export function describeFreeList(pool) {
     ? `then never-used blocks from #${pool.nextNeverUsed} on, in address order`
     : 'and no never-used blocks are left';
   return `Free list (the order alloc hands blocks out): head → ${[...list, 'end'].join(' → ')}, ${never}.`;
+}
+
+/**
+ * Marks the blocks whose state changed since `container` was last drawn (`became-in-use`,
+ * `became-free`): the stylesheet animates them, a block filling or emptying, unless the
+ * reader asked for reduced motion. `states`: one state name per block, in address order;
+ * `keys` (for blocks that move, as a heap's do): what makes a block the same block as before,
+ * by default its index.
+ */
+export function markChangedBlocks(container, buttons, states, keys = states.map((_, i) => i)) {
+  const shown = container.shownBlocks;
+  if (shown) {
+    states.forEach((state, i) => {
+      const was = shown.get(keys[i]);
+      // A new free block (what a heap's split leaves over) was not freed: it is not marked.
+      if (was !== state && (state === 'in use' || (state === 'free' && was !== undefined))) {
+        buttons[i].classList.add(state === 'in use' ? 'became-in-use' : 'became-free');
+      }
+    });
+  }
+  container.shownBlocks = new Map(keys.map((key, i) => [key, states[i]]));
 }

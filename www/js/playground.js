@@ -1,6 +1,12 @@
 // The playground's state: one real Pool in the module's linear memory, and the operations a
 // learner (or a scenario) performs on it. No drawing here: after every operation the page
 // calls `onChange`, and map.js draws what the pool reports.
+//
+// Every operation that reaches the pool is a step of the playground's timeline, from the
+// last "Create pool" on. Going to step k makes a new pool of the same size and replays the
+// first k operations on it, so the state shown at step k (map, bytes, counters, message) is
+// exactly what it was when step k was first made. A new operation made at an earlier step
+// drops the steps after it, as an editor's undo history does.
 
 import { hex, plural } from './format.js';
 
@@ -26,6 +32,14 @@ export class Playground {
     this.selected = 0;
     /** The last thing that happened, for the message area: {kind, text, detail}. */
     this.message = null;
+    /** The timeline: the pool's size, and one `{ method, args, text }` per operation. */
+    this.program = null;
+    this.steps = [];
+    /** The timeline's position: how many of `steps` the pool has run. */
+    this.step = 0;
+    /** While an operation runs: the calls it made on the pool, as text. */
+    this.calling = null;
+    this.replaying = false;
   }
 
   get memory() {
@@ -36,10 +50,19 @@ export class Playground {
     return this.leaks !== null;
   }
 
-  /** Replaces the pool with a new one. Throws RangeError outside the limits. */
+  /** Replaces the pool with a new one, and starts a new timeline. Throws RangeError outside
+   * the limits. */
   create(blockSize, blockCount) {
     checkLimit('block size', blockSize, LIMITS.blockSize);
     checkLimit('block count', blockCount, LIMITS.blockCount);
+    this.program = { blockSize, blockCount };
+    this.steps = [];
+    this.step = 0;
+    this.newPool();
+  }
+
+  newPool() {
+    const { blockSize, blockCount } = this.program;
     if (this.pool) {
       this.pool.destroy();
       this.pool = null;
@@ -60,8 +83,68 @@ export class Playground {
       'every block is "never used".');
   }
 
+  /** The call that made the pool, as the timeline shows it before step 1. */
+  get creation() {
+    return this.program ? `new Pool(${this.program.blockSize}, ${this.program.blockCount})` : '';
+  }
+
+  /**
+   * Moves the timeline to step `k` (clamped): a new pool of the same size, and the first k
+   * operations replayed on it, without drawing until the end.
+   */
+  goTo(k) {
+    if (!this.program) return;
+    const step = Math.max(0, Math.min(this.steps.length, Number.isInteger(k) ? k : 0));
+    this.replaying = true;
+    try {
+      this.newPool();
+      for (const { method, args } of this.steps.slice(0, step)) this[method](...args);
+    } finally {
+      this.replaying = false;
+    }
+    this.step = step;
+    this.onChange?.();
+  }
+
+  /**
+   * Runs operation `method(...args)` (`run` does it) as the next step of the timeline if it
+   * reached the pool, dropping the steps after the current one; draws once at the end.
+   */
+  perform(method, args, run) {
+    if (this.replaying || this.calling) return run();
+    this.calling = [];
+    let result;
+    try {
+      result = run();
+    } finally {
+      const calls = this.calling;
+      this.calling = null;
+      if (calls.length) {
+        const dropped = this.steps.length - this.step;
+        this.steps.length = this.step;
+        this.steps.push({ method, args, text: calls.join(', ') });
+        this.step += 1;
+        if (dropped && this.message) {
+          this.message.detail = `${this.message.detail ? `${this.message.detail} ` : ''}This call was made at an ` +
+            `earlier step of the timeline, so the ${plural(dropped, 'later step')} after it ${dropped === 1 ? 'was' : 'were'} dropped.`;
+        }
+      }
+      this.onChange?.();
+    }
+    return result;
+  }
+
+  /** Notes a call the current operation made on the pool, for the timeline's label. */
+  note(text) {
+    this.calling?.push(text);
+  }
+
   /** Allocates a block for `requested` bytes; returns its address or undefined. */
-  alloc(requested = this.pool.blockSize) {
+  alloc(requested = this.pool?.blockSize) {
+    return this.perform('alloc', [requested], () => this.allocNow(requested));
+  }
+
+  allocNow(requested) {
     if (!this.running()) return undefined;
     const size = this.pool.blockSize;
     if (!Number.isInteger(requested) || requested < 1 || requested > size) {
@@ -71,6 +154,7 @@ export class Playground {
     }
     const head = this.pool.freeList()[0];
     const address = this.pool.alloc();
+    this.note(`alloc(${requested}) → ${address === undefined ? 'null' : hex(address)}`);
     if (address === undefined) {
       this.say('warn', `alloc() returned nothing: all ${plural(this.pool.blockCount, 'block')} ` +
         'are in use. A pool never grows on its own; free a block first.');
@@ -94,12 +178,18 @@ export class Playground {
    * the index of a block this same click freed just before (see misuseDoubleFree), so that the
    * refusal does not claim the whole click left the map unchanged.
    */
-  free(address, { freedFirst } = {}) {
+  free(address, options = {}) {
+    return this.perform('free', [address, options], () => this.freeNow(address, options));
+  }
+
+  freeNow(address, { freedFirst } = {}) {
     if (!this.running()) return false;
     const before = this.snapshot();
     try {
       this.pool.free(address);
+      this.note(`free(${hex(address)})`);
     } catch (error) {
+      this.note(`free(${hex(address)}): refused`);
       const after = this.snapshot();
       const stateBytes = plural(after.states.length, 'state byte');
       let detail = `The map is unchanged: all ${stateBytes} and the free list are the same as ` +
@@ -124,11 +214,15 @@ export class Playground {
 
   /** Frees block `index` (what a click on the map does). */
   freeBlock(index, options) {
-    return this.free(this.pool.addressOf(index), options);
+    return this.perform('freeBlock', [index, options], () => this.running() && this.freeNow(this.pool.addressOf(index), options));
   }
 
   /** Writes `text` (UTF-8) at the start of block `index`, if it is in use. */
   write(index, text) {
+    return this.perform('write', [index, text], () => this.writeNow(index, text));
+  }
+
+  writeNow(index, text) {
     if (!this.running()) return false;
     this.selected = index;
     const state = this.pool.blockStates()[index];
@@ -140,6 +234,8 @@ export class Playground {
     const encoded = new TextEncoder().encode(text);
     const bytes = encoded.slice(0, this.pool.blockSize);
     this.pool.writeBytes(this.pool.addressOf(index), bytes);
+    const shown = text.length > 12 ? `${text.slice(0, 12)}…` : text;
+    this.note(`write(${hex(this.pool.addressOf(index))}, ${JSON.stringify(shown)})`);
     const cut = encoded.length > bytes.length ? ` (cut to the block's ${bytes.length} bytes)` : '';
     this.say('ok', `Wrote ${plural(bytes.length, 'byte')} into block ${index}${cut} at ` +
       `${hex(this.pool.addressOf(index))}. The hex view reads them back from memory.buffer.`);
@@ -148,6 +244,10 @@ export class Playground {
 
   /** Frees a block that is not in use: the most recently freed one, or makes one first. */
   misuseDoubleFree() {
+    this.perform('misuseDoubleFree', [], () => this.misuseDoubleFreeNow());
+  }
+
+  misuseDoubleFreeNow() {
     if (!this.running()) return;
     let index = this.pool.freeList()[0];
     let freedFirst;
@@ -162,21 +262,27 @@ export class Playground {
 
   /** Frees the address of the pool's own metadata, which is not a block. */
   misuseOutside() {
-    if (!this.running()) return;
-    this.free(this.pool.statesAddress);
+    this.perform('misuseOutside', [], () => this.running() && this.freeNow(this.pool.statesAddress));
   }
 
   /** Frees an address 8 bytes into a block in use (or block 0). */
   misuseMiddle() {
-    if (!this.running()) return;
-    const index = Math.max(0, this.pool.blockStates().indexOf(IN_USE));
-    const offset = Math.min(8, this.pool.blockSize - 1) || 1;
-    this.free(this.pool.addressOf(index) + offset);
+    this.perform('misuseMiddle', [], () => {
+      if (!this.running()) return;
+      const index = Math.max(0, this.pool.blockStates().indexOf(IN_USE));
+      const offset = Math.min(8, this.pool.blockSize - 1) || 1;
+      this.freeNow(this.pool.addressOf(index) + offset);
+    });
   }
 
   /** Ends the program: whatever is still in use now is leaked. */
   endProgram() {
+    this.perform('endProgram', [], () => this.endProgramNow());
+  }
+
+  endProgramNow() {
     if (!this.running()) return;
+    this.note('end()');
     const states = this.pool.blockStates();
     this.leaks = [...states.keys()].filter((index) => states[index] === IN_USE);
     const bytes = this.leaks.length * this.pool.blockSize;
@@ -212,9 +318,10 @@ export class Playground {
     return true;
   }
 
+  /** Sets the message; draws now unless an operation (drawn at its end) or a replay runs. */
   say(kind, text, detail = '') {
     this.message = { kind, text, detail };
-    this.onChange?.();
+    if (!this.calling && !this.replaying) this.onChange?.();
   }
 }
 

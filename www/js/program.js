@@ -12,7 +12,7 @@
 // message that says which line and why, before any of it runs.
 
 /** How much a program may ask for, so that a link cannot freeze the tab. */
-export const PROGRAM_LIMITS = Object.freeze({ lines: 64, characters: 4000, nameLength: 16 });
+export const PROGRAM_LIMITS = Object.freeze({ lines: 400, characters: 4000, nameLength: 16 });
 
 /** The largest size or address a call may name: linear memory has 32-bit addresses. */
 const MAX_NUMBER = 0xffffffff;

@@ -5,7 +5,6 @@
 const SHORT_LIVED = {
   id: 'short-lived',
   title: 'Many short-lived objects',
-  view: 'playground',
   intro: 'A server handles requests. Each needs a couple of small objects for a moment, then ' +
     'drops them. Here they come from a pool of 8 blocks of 32 bytes. Press Next.',
   setup: (c) => c.create(32, 8),
@@ -34,7 +33,6 @@ const SHORT_LIVED = {
 const LEAK = {
   id: 'leak',
   title: 'A leak',
-  view: 'playground',
   intro: 'A loop handles one request per step: it allocates a buffer and a result, frees the ' +
     'buffer… and forgets the result. Watch "in use".',
   setup: (c) => c.create(16, 10),
@@ -50,7 +48,6 @@ const LEAK = {
 const MISUSE = {
   id: 'misuse',
   title: 'Misuse, caught',
-  view: 'playground',
   intro: 'In C, freeing the wrong pointer is undefined behaviour: the heap may be silently ' +
     'corrupted. This pool checks every free and refuses misuse, changing nothing.',
   setup: (c) => c.create(32, 6),
@@ -68,35 +65,9 @@ const MISUSE = {
   ],
 };
 
-const MIXED = {
-  id: 'mixed-sizes',
-  title: 'Mixed sizes on a heap',
-  view: 'compare',
-  intro: 'The same objects of mixed sizes go to a pool of 64-byte blocks and to a first-fit ' +
-    'heap of the same number of bytes. Watch the holes and the fragmentation chart.',
-  setup: (c) => c.compareReset(),
-  steps: [
-    ['Big objects (56 B, short-lived) alternate with small ones (8 B, long-lived). The heap packs them tightly, a header in front of each; the pool wastes the tail of each block.',
-      (c) => c.compareRun(4)],
-    ['Two more pairs.', (c) => c.compareRun(4)],
-    ['And two more: the pool is full, the heap still has room at its end.', (c) => c.compareRun(4)],
-    ['Every big object is freed. In the heap their holes cannot merge: a small long-lived object sits between each two.',
-      (c) => c.compareRun(6)],
-    ['Four 64-byte requests. No hole left by a 56-byte object fits 64 bytes and a header, so the heap searches past all of them every time and carves the end of the heap instead.',
-      (c) => c.compareRun(4)],
-    ['A fifth 64-byte request: the heap fails, though it has hundreds of free bytes. That is external fragmentation. The pool serves it: any free block fits.',
-      (c) => c.compareRun(1)],
-    ['A sixth: the same again.', (c) => c.compareRun(1)],
-    ['Three small objects are freed. Now the heap can merge the holes around them into larger ones…',
-      (c) => c.compareRun(3)],
-    ['…and the next 64-byte requests fit again. The pool, meanwhile, had no fragmentation to heal.',
-      (c) => c.compareRun(2)],
-  ],
-};
+export const SCENARIOS = [SHORT_LIVED, LEAK, MISUSE];
 
-export const SCENARIOS = [SHORT_LIVED, LEAK, MISUSE, MIXED];
-
-/** Plays one scenario at a time against the playground and the comparison. */
+/** Plays one scenario at a time on the playground. (Pool vs heap has its own timeline.) */
 export class ScenarioPlayer {
   /** `actions` performs the steps (see main.js); `onUpdate` redraws the page. */
   constructor(actions, onUpdate) {

@@ -4,7 +4,8 @@
 // it has done, and draws its map. Everything drawn is read from the allocator or from its
 // bytes in linear memory; nothing is simulated here.
 
-import { el, hex, byteHex, plural } from './format.js';
+import { el, hex, byteHex, plural, svg } from './format.js';
+import { markChangedBlocks } from './map.js';
 
 const STATE_NAMES = ['never used', 'free', 'in use'];
 const STATE_CLASSES = ['never-used', 'free', 'in-use'];
@@ -60,13 +61,24 @@ export class PoolSubject {
 
   /** Which block alloc() hands out next, and why (for predict-then-check). */
   nextAlloc() {
+    // Read from the pool itself: the head of its free list, else its count of blocks handed out.
     const head = this.pool.freeList()[0];
     if (head !== undefined) {
-      return { index: head, why: `block ${head} is the head of the free list (the block freed most recently), and alloc pops the head before it touches any never-used block` };
+      return { index: head, why: `block ${head} is the head of the free list (the block freed most recently), and alloc pops the head before it touches any never-used block.` };
     }
     const next = this.pool.nextNeverUsed;
-    if (next >= this.pool.blockCount) return { index: undefined, why: 'every block is in use, so alloc returns nothing' };
-    return { index: next, why: `the free list is empty, so alloc takes the next never-used block, in address order: block ${next}` };
+    if (next >= this.pool.blockCount) return { index: undefined, why: 'every block is in use, so alloc returns nothing.' };
+    return { index: next, why: `the free list is empty, so alloc takes the next never-used block, in address order: block ${next}.` };
+  }
+
+  /** The question before an alloc, for predict-then-check. */
+  question() {
+    return 'Have a think: which block will alloc() hand out now? Click it (or press ▶ to just see).';
+  }
+
+  /** The block an alloc() that returned `address` handed out (undefined for null). */
+  servedBy(address) {
+    return address === undefined ? undefined : this.pool.indexOf(address);
   }
 
   /** What byte `address` of the region is: `{ kind, index, offset }`. */
@@ -194,7 +206,8 @@ export class PoolSubject {
     container.replaceChildren(
       el('p', { class: 'meta-title' }, el('strong', {}, 'state bytes'), ` at ${hex(pool.statesAddress)}, just below the blocks`),
       stateBytes,
-      el('div', { class: 'block-area' }, blocks));
+      el('div', { class: 'block-area' }, blocks, svg('svg', { class: 'links', 'aria-hidden': 'true' })));
+    markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], [...states].map((state) => STATE_NAMES[state]));
   }
 }
 
@@ -246,6 +259,37 @@ export class HeapSubject {
     return { base: this.heap.start, length: this.heap.size };
   }
 
+  /** The question before an alloc, for predict-then-check. */
+  question(call) {
+    return `Have a think: which block will alloc(${call?.size ?? ''}) take its bytes from? Click it (or press ▶ to just see).`;
+  }
+
+  /** Which block alloc(size) will cut its block from, and why (for predict-then-check). */
+  nextAlloc(call) {
+    const size = call?.size ?? 0;
+    // The heap's own rule (Heap::block_size_for): whole 4-byte words, plus the header.
+    const needed = Math.max(Math.ceil(Math.max(size, 1) / 4) * 4 + 4, 8);
+    const blocks = this.blocks();
+    const holes = blocks.map((block, index) => ({ ...block, index })).filter((block) => !block.used);
+    const fit = holes.find((hole) => hole.size >= needed);
+    const passed = holes.filter((hole) => fit === undefined || hole.index < fit.index);
+    const tooSmall = passed.length
+      ? ` The free ${passed.length === 1 ? 'block' : 'blocks'} before it (${passed.map((hole) => `${hole.size} B`).join(', ')}) ${passed.length === 1 ? 'is' : 'are'} too small.`
+      : '';
+    if (!fit) {
+      return { blocks, index: undefined, why: `alloc(${size}) needs a free block of ${needed} bytes (${needed - 4} for the object, 4 for its header) and no free block is that large, so it returns null.${tooSmall}` };
+    }
+    return { blocks, index: fit.index, why: `alloc(${size}) needs ${needed} bytes with its header, and first fit walks the free blocks from the lowest address and takes the first one that large: block ${fit.index} (${fit.size} B).${tooSmall}` };
+  }
+
+  /** The block (of the map before the call, `expected.blocks`) an alloc() that returned
+   * `address` was cut from. */
+  servedBy(address, expected) {
+    if (address === undefined) return undefined;
+    const index = expected.blocks.findIndex((block) => block.address === address - 4);
+    return index === -1 ? undefined : index;
+  }
+
   byteAt(address) {
     // Asked for every byte of the hex view: list the blocks once per change.
     const heap = this.heap;
@@ -292,27 +336,32 @@ export class HeapSubject {
     return rows;
   }
 
-  /** The map: every block in address order, as wide as its bytes, its header drawn apart. */
-  draw(container, { labels }) {
+  /** The map: every block in address order, as wide as its bytes, its header drawn apart;
+   * a button each, for predict-then-check. */
+  draw(container, { labels, asking }) {
     const nameOf = labels;
     const leaks = new Set(this.leaks ?? []);
     const blocks = this.blocks();
     const list = el('ol', { class: 'heap-blocks', 'aria-label': `${plural(blocks.length, 'block')} in address order` });
-    for (const block of blocks) {
+    for (const [index, block] of blocks.entries()) {
       const payload = block.address + 4;
       const name = nameOf.get(payload);
       const state = leaks.has(block.address) ? 'leaked' : block.used ? 'in use' : 'free';
       const requested = this.requested.get(payload);
       const label = `${block.size}-byte block at ${hex(block.address)}, ${state}` +
         (name ? `, ${name}` : '') + (requested ? `, ${requested} bytes requested` : '');
-      list.append(el('li', {
-        class: `heap-block ${block.used ? 'in-use' : 'free'}${leaks.has(block.address) ? ' leak' : ''}`,
-        style: `flex-grow:${block.size}`, 'data-state': state, 'aria-label': label, title: label,
+      list.append(el('li', { class: 'heap-slot', style: `flex-grow:${block.size}` }, el('button', {
+        type: 'button', class: `heap-block ${block.used ? 'in-use' : 'free'}${leaks.has(block.address) ? ' leak' : ''}`,
+        'data-index': index, 'data-state': state, title: label, disabled: !asking,
       },
       el('span', { class: 'h-header', 'aria-hidden': 'true' }, 'hdr'),
-      el('span', { class: 'h-body', 'aria-hidden': 'true' },
-        el('span', { class: 'h-name' }, name ?? state), el('span', { class: 'h-size' }, `${block.size} B`))));
+      el('span', { class: 'h-body' },
+        el('span', { class: 'h-name' }, name ?? state), el('span', { class: 'h-size' }, `${block.size} B`),
+        el('span', { class: 'visually-hidden' }, `, ${label}${asking ? '. Pick this block.' : ''}`)))));
     }
     container.replaceChildren(list);
+    // A block is "the same" as before if it has the same address, size and state.
+    markChangedBlocks(container, [...list.querySelectorAll('button.heap-block')],
+      blocks.map((block) => (block.used ? 'in use' : 'free')), blocks.map((block) => `${block.address}:${block.size}`));
   }
 }
