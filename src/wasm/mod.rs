@@ -83,6 +83,9 @@ use wasm_bindgen::JsValue;
 mod pool;
 pub use pool::JsPool;
 
+// Issue 18's figures: a write through a stale pointer (more `Pool` methods).
+mod use_after_free;
+
 // The teaching heap, for the page's pool-vs-heap comparison.
 mod heap;
 pub use heap::JsHeap;

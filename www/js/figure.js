@@ -116,6 +116,8 @@ export class Figure {
   run(call) {
     const subject = this.subject;
     try {
+      // A call of its own kind (a figure's special step, such as a write after free).
+      if (call.run) return call.run(subject, this.names);
       if (call.op === 'alloc') {
         const address = subject.alloc(call.size);
         if (call.name) this.names.set(call.name, address);

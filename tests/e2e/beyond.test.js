@@ -1,0 +1,86 @@
+// Issue 18's sections, in real headless Chromium: what only a real allocator in the browser
+// can show. One page load per section, so that `make test` stays fast.
+//
+//   make test-e2e          (builds www/ first)
+//   CHROMIUM=/path/to/chromium node --test beyond.test.js
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startSession, screenshots } from './harness.js';
+
+let session;
+before(async () => { session = await startSession(); });
+after(async () => { await session?.close(); });
+const DESKTOP = { width: 1280, height: 800 };
+
+/** Moves figure `id` to step `k` with its slider (as a reader dragging it would). */
+async function goTo(page, id, k) {
+  await page.$eval(`#figure-${id} .step-range`, (range, step) => {
+    range.value = String(step);
+    range.dispatchEvent(new Event('input', { bubbles: true }));
+  }, k);
+  assert.equal(await page.getAttribute(`#figure-${id}`, 'data-step'), String(k));
+}
+
+const counterOf = (page, id, name) => page.textContent(`#figure-${id} dd[data-counter="${name}"]`);
+
+test('use after free: the overwritten link shows in the bytes, and what the checks did with it', async () => {
+  const { page, problems } = await session.open(DESKTOP);
+  const id = 'use-after-free';
+  await page.locator(`#figure-${id}`).scrollIntoViewIfNeeded();
+
+  // Step 5: b freed, so block 1's first 4 bytes are a link to block 0.
+  await goTo(page, id, 5);
+  const region = await page.$eval(`#figure-${id}`, (f) => ({ base: Number(f.dataset.regionBase) }));
+  const linkOf = () => page.evaluate(async () => {
+    const wasm = await import('./pkg/memory_pool.js');
+    const figure = document.querySelector('#figure-use-after-free');
+    // Block 1's link, read from linear memory: the first word of block 1.
+    const blocks = [...figure.querySelectorAll('.figure-map button.block')];
+    const address = Number.parseInt(blocks[1].querySelector('.b-addr').textContent, 16);
+    return new DataView(wasm.wasmMemory().buffer).getUint32(address, true);
+  });
+  const block0 = await page.$eval(`#figure-${id} button.block[data-index="0"] .b-addr`, (node) => Number.parseInt(node.textContent, 16));
+  assert.equal(await linkOf(), block0, 'before the bug, block 1 links to block 0');
+
+  // Step 6: the write through the stale pointer lands on that link.
+  await goTo(page, id, 6);
+  assert.equal(await linkOf(), 42, 'the real bytes in linear memory hold 42');
+  const changed = await page.$$eval(`#figure-${id} .hex-view .byte.changed`, (bytes) =>
+    bytes.map((b) => [Number(b.dataset.offset), b.textContent]));
+  const block1 = await page.$eval(`#figure-${id} button.block[data-index="1"] .b-addr`, (node) => Number.parseInt(node.textContent, 16));
+  // Marked: exactly the bytes of the link where block 0's address and 42 differ.
+  const bytesOf = (word) => [0, 1, 2, 3].map((i) => (word >>> (8 * i)) & 0xff);
+  const expected = bytesOf(42).map((byte, i) => [block1 - region.base + i, byte.toString(16).padStart(2, '0'), byte !== bytesOf(block0)[i]])
+    .filter(([, , differs]) => differs).map(([offset, text]) => [offset, text]);
+  assert.ok(expected.length >= 2);
+  assert.deepEqual(changed, expected, 'exactly the link\'s changed bytes are marked');
+  assert.match(await page.textContent(`#figure-${id} .changes`), /block 1's first 4 bytes \(its free-list link\): now 0x2a/);
+  assert.match(await page.textContent(`#figure-${id} button.block[data-index="1"] .b-link`), /next: 0x2a\?/);
+  assert.equal(await counterOf(page, id, 'damaged'), '0', 'no check runs on a write');
+
+  // Step 8: the pool refuses to follow 0x2a, drops the list, and block 0 is lost.
+  await goTo(page, id, 8);
+  assert.equal(await counterOf(page, id, 'damaged'), '1');
+  assert.match(await page.textContent(`#figure-${id} button.block[data-index="0"]`), /lost: no link leads here/);
+  assert.match(await page.textContent(`#figure-${id} .call-now`), /e = alloc\(16\) → 0x/);
+  assert.equal(await page.getAttribute(`#figure-${id} button.block[data-index="3"]`, 'data-state'), 'in use', 'e got a never-used block');
+
+  // Step 9: the stale pointer writes into d's data: one byte changes, no check sees it.
+  await goTo(page, id, 9);
+  assert.match(await page.textContent(`#figure-${id} .changes`), /changed 1 byte .*block 1, 1 byte from offset 0/);
+  assert.equal(await counterOf(page, id, 'damaged'), '1');
+
+  // Steps 13–14: a forged link to a block in use is refused too; then the pool is "full".
+  await goTo(page, id, 13);
+  assert.equal(await counterOf(page, id, 'damaged'), '2');
+  await goTo(page, id, 14);
+  assert.match(await page.textContent(`#figure-${id} .call-now`), /h = alloc\(16\) → null/);
+  assert.equal(await page.getAttribute(`#figure-${id} button.block[data-index="0"]`, 'data-state'), 'free');
+
+  await goTo(page, id, 6);
+  await page.locator(`#figure-${id}`).screenshot({ path: path.join(screenshots, 'beyond-use-after-free.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
