@@ -60,8 +60,8 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 9 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 9 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2)" >&2; \
+	if [ "$$suites" -lt 10 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 10 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2, trace)" >&2; \
 		exit 1; \
 	fi
 
@@ -100,6 +100,14 @@ diagram:
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
 		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
+
+## Issue 18: record the allocation trace of a real program (pulldown-cmark rendering the
+## README's story, with a word index; examples/record_trace.rs) for the page's "A real
+## program's heap". Then `cargo test --test trace` says the new final counters to put in
+## tests/readme_trace.expected (and `make test-wasm` the wasm32 heap's).
+.PHONY: trace
+trace:
+	cargo run --release --quiet --locked --example record_trace -- README.md www/trace/readme.trace
 
 ## The page in real headless Chromium (tests/e2e, playwright-core pinned in its lockfile).
 .PHONY: test-e2e

@@ -6,8 +6,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startSession, screenshots } from './harness.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 let session;
 before(async () => { session = await startSession(); });
@@ -81,6 +85,63 @@ test('use after free: the overwritten link shows in the bytes, and what the chec
 
   await goTo(page, id, 6);
   await page.locator(`#figure-${id}`).screenshot({ path: path.join(screenshots, 'beyond-use-after-free.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+/** `tests/readme_trace.expected`: the final counters of the Rust replay of the same trace. */
+async function expectedTrace() {
+  const text = await fs.readFile(path.resolve(here, '../readme_trace.expected'), 'utf8');
+  return Object.fromEntries(text.split('\n').filter((line) => line && !line.startsWith('#'))
+    .map((line) => line.split(' ')).map(([name, value]) => [name, Number(value)]));
+}
+
+const valueOf = (page, name) => page.getAttribute(`#figure-trace dd[data-counter="${name}"]`, 'data-value').then(Number);
+
+test("a real program's heap: the page's replay ends where the Rust replay of the same trace ends", async () => {
+  const { page, problems } = await session.open(DESKTOP);
+  await page.waitForSelector('#figure-trace[data-ready="true"]', { timeout: 15000 });
+  await page.locator('#figure-trace').scrollIntoViewIfNeeded();
+  const expected = await expectedTrace();
+  const last = Number(await page.getAttribute('#figure-trace .step-range', 'max'));
+  assert.equal(last, expected.events, 'every event of the trace is a step');
+
+  // To the end with the keyboard: the counters are what tests/trace.rs's wasm32 run ends with.
+  await page.focus('#figure-trace .step-range');
+  await page.keyboard.press('End');
+  assert.equal(await page.getAttribute('#figure-trace', 'data-step'), String(last));
+  const final = {
+    requested: await valueOf(page, 'requested'),
+    peak_requested: await valueOf(page, 'peak-requested'),
+    'heap32.reserved': await valueOf(page, 'heap-reserved'),
+    'heap32.searched': await valueOf(page, 'heap-searched'),
+    'heap32.failed': await valueOf(page, 'heap-failed'),
+    'classes.reserved': await valueOf(page, 'classes-reserved'),
+    'classes.held': await valueOf(page, 'classes-held'),
+  };
+  assert.deepEqual(final, Object.fromEntries(Object.keys(final).map((name) => [name, expected[name]])));
+  const fragmentation = 1 - expected['heap32.largest_free'] / expected['heap32.free'];
+  assert.ok(Math.abs(await valueOf(page, 'heap-fragmentation') - fragmentation) < 1e-12);
+
+  // Back to a step in the middle: the allocators' state there is what a fresh replay has.
+  const k = 1000;
+  await goTo(page, 'trace', k);
+  const shown = await page.$$eval('#figure-trace dd[data-counter]', (dds) => dds.map((dd) => Number(dd.dataset.value)));
+  const fresh = await page.evaluate(async (step) => {
+    const wasm = await import('./pkg/memory_pool.js');
+    const bytes = new Uint8Array(await (await fetch('trace/readme.trace')).arrayBuffer());
+    const replay = new wasm.TraceReplay(bytes);
+    replay.seek(step);
+    const [requested, peak, heapReserved, heapFree, heapLargest, searched, failed, classesReserved, held] = replay.counters();
+    replay.destroy();
+    return [requested, peak, heapReserved, 1 - heapLargest / heapFree, searched, failed, classesReserved,
+      classesReserved === 0 ? 0 : 1 - requested / classesReserved, held];
+  }, k);
+  assert.deepEqual(shown, fresh, `step ${k}, reached backwards, is a fresh replay's step ${k}`);
+  assert.match(await page.textContent('#figure-trace .call-now'), /^(alloc|free|realloc)\(/);
+  assert.equal(await page.$$eval('#figure-trace svg.trace-chart polyline', (lines) => lines.length), 6);
+
+  await page.locator('#figure-trace').screenshot({ path: path.join(screenshots, 'beyond-trace.png') });
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -5,9 +5,12 @@
 // `<!-- figure: NAME -->`.
 
 import { useAfterFreeFigure } from './use-after-free.js';
+import { traceWidget } from './trace.js';
 
 export const FIGURES = {
   'use-after-free': useAfterFreeFigure,
 };
 
-export const WIDGETS = {};
+export const WIDGETS = {
+  trace: traceWidget,
+};
