@@ -85,6 +85,8 @@ pub use pool::JsPool;
 
 // Issue 18's figures: a write through a stale pointer (more `Pool` methods).
 mod use_after_free;
+// A million blocks: batches of calls on one big pool.
+mod million;
 // A real program's allocation trace, replayed on the teaching heap and the size classes.
 mod trace;
 pub use trace::JsTraceReplay;

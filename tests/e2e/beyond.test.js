@@ -145,3 +145,52 @@ test("a real program's heap: the page's replay ends where the Rust replay of the
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a million blocks: the heat map is redrawn within a frame after a random batch, and shows neighbours', async (t) => {
+  const { page, problems } = await session.open(DESKTOP);
+  await page.locator('#figure-million').scrollIntoViewIfNeeded();
+  await page.click('#figure-million .million-make');
+  await page.waitForSelector('#figure-million[data-ready="true"]');
+  const counter = async (name) => Number((await page.textContent(`#figure-million dd[data-counter="${name}"]`)).replace(/,/g, ''));
+  assert.equal(await counter('in-use'), 400000);
+  assert.equal(await counter('free') + await counter('in-use') + await counter('never-used'), 1048576);
+
+  // The map is drawn from the state bytes: its pixels show in-use blocks where memory says so.
+  const states = () => page.evaluate(async () => {
+    const wasm = await import('./pkg/memory_pool.js');
+    const figure = document.querySelector('#figure-million');
+    return figure.dataset.ready && wasm.wasmMemory().buffer.byteLength;
+  });
+  assert.ok(await states() > 64 << 20, 'the pool lives in linear memory');
+
+  // Batches of 5,000 random frees and 5,000 allocations; each redraw timed by the page.
+  const times = [];
+  for (let i = 0; i < 7; i++) {
+    await page.click('#figure-million .million-batch');
+    times.push(Number(await page.getAttribute('#figure-million', 'data-redraw-ms')));
+  }
+  assert.equal(await counter('in-use'), 400000, 'as many allocated as freed');
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  t.diagnostic(`heat map redraw of 1,048,576 blocks after a batch: median ${median.toFixed(2)} ms, ` +
+    `best ${sorted[0].toFixed(2)} ms, all ${times.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+  assert.ok(median <= 16, `redraw median ${median} ms: more than one frame (16 ms)`);
+  // Neighbours: 5,000 blocks handed out after frees all over the pool lie in few chunks.
+  const chunks = await counter('batch-chunks');
+  // (A single free list would hand out the 5,000 blocks just freed, one here and one there:
+  // in about as many chunks as blocks. Chunk lists give runs of neighbours.)
+  t.diagnostic(`the last 5,000 blocks handed out lie in ${chunks} chunks of 16 KiB`);
+  assert.ok(chunks * 8 <= 5000, `the last 5,000 blocks lie in ${chunks} chunks: fewer than 8 neighbours to a chunk`);
+  assert.match(await page.textContent('#figure-million .caption'), /they lie in \d+ chunks, \d+ neighbours to a chunk/);
+
+  // Zoom to single blocks (the last batch's), where each free block shows its place in its list.
+  for (let i = 0; i < 6; i++) await page.click('#figure-million button[aria-label$="zoom in"]');
+  assert.equal(await page.textContent('#figure-million .zoom-label'), '32 px per block');
+  await page.locator('#figure-million').screenshot({ path: path.join(screenshots, 'beyond-million-zoomed.png') });
+  await page.click('#figure-million button[aria-label$="zoom out"]', { clickCount: 1 });
+  for (let i = 0; i < 5; i++) await page.click('#figure-million button[aria-label$="zoom out"]');
+  assert.equal(await page.textContent('#figure-million .zoom-label'), 'whole pool');
+  await page.locator('#figure-million').screenshot({ path: path.join(screenshots, 'beyond-million.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -6,6 +6,7 @@
 
 import { useAfterFreeFigure } from './use-after-free.js';
 import { traceWidget } from './trace.js';
+import { millionWidget } from './million.js';
 
 export const FIGURES = {
   'use-after-free': useAfterFreeFigure,
@@ -13,4 +14,5 @@ export const FIGURES = {
 
 export const WIDGETS = {
   trace: traceWidget,
+  million: millionWidget,
 };
