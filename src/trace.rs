@@ -380,6 +380,10 @@ pub struct Replay {
     requested: usize,
     peak_requested: usize,
     classes_failed: u64,
+    /// Bit `c` is set once class `c` has served a request: only those classes are asked for
+    /// their counters, because asking an untouched class makes it create its pool (a region
+    /// of about 60 KiB) on the spot.
+    classes_used: u32,
 }
 
 impl Replay {
@@ -401,6 +405,7 @@ impl Replay {
             requested: 0,
             peak_requested: 0,
             classes_failed: 0,
+            classes_used: 0,
         })
     }
 
@@ -434,8 +439,11 @@ impl Replay {
                 let heap = self.heap.alloc(size);
                 // A valid trace has valid layouts; should one not be, the classes refuse it.
                 let classes = match Layout::from_size_align(size, align) {
-                    // SAFETY: the size is not 0 (a trace has no empty allocation).
-                    Ok(layout) if size > 0 => unsafe { self.classes.alloc(layout) },
+                    Ok(layout) if size > 0 => {
+                        note_class(&mut self.classes_used, layout);
+                        // SAFETY: the size is not 0 (a trace has no empty allocation).
+                        unsafe { self.classes.alloc(layout) }
+                    }
                     _ => core::ptr::null_mut(),
                 };
                 if classes.is_null() {
@@ -476,6 +484,9 @@ impl Replay {
                 let (classes, classes_size) = if old.classes.is_null() {
                     (old.classes, old.classes_size)
                 } else {
+                    if let Ok(new_layout) = Layout::from_size_align(new_size, old.align) {
+                        note_class(&mut self.classes_used, new_layout);
+                    }
                     // SAFETY: `old.classes` was allocated by `self.classes` with this layout
                     // (checked when it was allocated) and not freed; the new size is not 0
                     // and fits (`Trace::new` checked it).
@@ -531,6 +542,9 @@ impl Replay {
             ..ClassesCounters::default()
         };
         for (class, &block_size) in CLASS_SIZES.iter().enumerate() {
+            if self.classes_used & (1 << class) == 0 {
+                continue; // never used: no pool, and asking would make one
+            }
             if let Some(stats) = self.classes.class_stats(class) {
                 classes.reserved += stats.stats.in_use * block_size;
                 classes.held += stats.capacity * block_size;
@@ -552,6 +566,13 @@ impl Replay {
             },
             classes,
         }
+    }
+}
+
+/// Notes in `used` which class (if any) serves `layout`.
+fn note_class(used: &mut u32, layout: Layout) {
+    if let Some(class) = SizeClasses::class_for(layout) {
+        *used |= 1 << class;
     }
 }
 
