@@ -17,10 +17,11 @@ serve: build
 ## off (Cargo.toml says why), so wasm-pack downloads nothing. The module's name section (Rust
 ## names for backtraces, 22 of its 112 KB) is dropped, which keeps the page under its 250 KB
 ## budget; a panic still prints its Rust message (console_error_panic_hook). The glue's JSDoc
-## comments (11 KB; the same docs stay in the .d.ts) go too.
+## comments (11 KB; the same docs stay in the .d.ts) go too. `page-heap`: the module runs on
+## SizeClasses, counted, for the story's "This page's own heap".
 build:
 	scripts/setup.sh wasm
-	wasm-pack build --release --target web --out-dir www/pkg -- --locked
+	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
 	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
 	scripts/strip_js_doc_comments.py www/pkg/memory_pool.js
 
@@ -33,6 +34,8 @@ lint:
 	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
 	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2 -- -D warnings
+	# The page's build: the module's own global allocator (src/wasm/own_heap.rs).
+	cargo clippy --target wasm32-unknown-unknown --lib --locked --features page-heap -- -D warnings
 	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
 	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
 	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \

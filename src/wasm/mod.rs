@@ -85,6 +85,9 @@ pub use pool::JsPool;
 
 // Issue 18's figures: a write through a stale pointer (more `Pool` methods).
 mod use_after_free;
+// The module's own heap: SizeClasses as its global allocator (feature `page-heap`), counted.
+mod own_heap;
+pub use own_heap::CountingClasses;
 // A million blocks: batches of calls on one big pool.
 mod million;
 // A real program's allocation trace, replayed on the teaching heap and the size classes.

@@ -7,6 +7,7 @@
 import { useAfterFreeFigure } from './use-after-free.js';
 import { traceWidget } from './trace.js';
 import { millionWidget } from './million.js';
+import { ownHeapWidget } from './own-heap.js';
 
 export const FIGURES = {
   'use-after-free': useAfterFreeFigure,
@@ -15,4 +16,5 @@ export const FIGURES = {
 export const WIDGETS = {
   trace: traceWidget,
   million: millionWidget,
+  'page-heap': ownHeapWidget,
 };
