@@ -165,10 +165,15 @@ test('a million blocks: the heat map is redrawn within a frame after a random ba
 
   // Batches of 5,000 random frees and 5,000 allocations; each redraw timed by the page.
   const times = [];
+  const shown = () => page.$$eval('#figure-million dd[data-counter]', (dds) =>
+    dds.filter((dd) => dd.dataset.counter !== 'redraw-ms').map((dd) => `${dd.dataset.counter} ${dd.textContent}`));
+  let atStep3;
   for (let i = 0; i < 7; i++) {
     await page.click('#figure-million .million-batch');
     times.push(Number(await page.getAttribute('#figure-million', 'data-redraw-ms')));
+    if (i === 2) atStep3 = await shown();
   }
+  assert.equal(await page.getAttribute('#figure-million', 'data-step'), '7');
   assert.equal(await counter('in-use'), 400000, 'as many allocated as freed');
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
@@ -182,6 +187,13 @@ test('a million blocks: the heat map is redrawn within a frame after a random ba
   t.diagnostic(`the last 5,000 blocks handed out lie in ${chunks} chunks of 16 KiB`);
   assert.ok(chunks * 8 <= 5000, `the last 5,000 blocks lie in ${chunks} chunks: fewer than 8 neighbours to a chunk`);
   assert.match(await page.textContent('#figure-million .caption'), /they lie in \d+ chunks, \d+ neighbours to a chunk/);
+
+  // The timeline: back to step 3 is the pool made afresh and 3 batches replayed, as it was.
+  await goTo(page, 'million', 3);
+  assert.deepEqual(await shown(), atStep3, 'step 3, reached backwards, is step 3 as it was played');
+  await page.click('#figure-million .step-next');
+  assert.equal(await page.getAttribute('#figure-million', 'data-step'), '4');
+  await goTo(page, 'million', 7);
 
   // Zoom to single blocks (the last batch's), where each free block shows its place in its list.
   for (let i = 0; i < 6; i++) await page.click('#figure-million button[aria-label$="zoom in"]');

@@ -27,6 +27,12 @@ export function millionWidget(wasm) {
   const zoomOut = el('button', { type: 'button', 'aria-label': `${title}: zoom out`, disabled: true }, '−');
   const zoomIn = el('button', { type: 'button', 'aria-label': `${title}: zoom in`, disabled: true }, '+');
   const zoomLabel = el('span', { class: 'zoom-label' }, 'whole pool');
+  const range = el('input', { type: 'range', min: 0, max: 0, step: 1, value: 0, class: 'step-range',
+    id: 'figure-million-range', 'aria-label': `${title}: step`, disabled: true });
+  const prev = el('button', { type: 'button', class: 'step-prev', 'aria-label': `${title}: previous step`, disabled: true }, '◀');
+  const next = el('button', { type: 'button', class: 'step-next', 'aria-label': `${title}: next step`, disabled: true }, '▶');
+  const position = el('span', { class: 'step-count', 'aria-hidden': 'true' }, 'step 0 of 0');
+  const callLabel = el('p', { class: 'call-label' });
   const canvas = el('canvas', { class: 'million-map', tabindex: 0, role: 'img', height: 420,
     'aria-label': `${title}: the pool's blocks, once it is made` });
   const caption = el('figcaption', { class: 'caption', 'aria-live': 'polite' },
@@ -36,6 +42,8 @@ export function millionWidget(wasm) {
     tabindex: -1, 'aria-label': title },
   el('p', { class: 'figure-title', 'aria-hidden': 'true' }, title),
   el('div', { class: 'million-controls', role: 'group', 'aria-label': `${title}: calls` }, make, freeSome, allocSome, batch),
+  el('div', { class: 'timeline', role: 'group', 'aria-label': `${title}: timeline` }, prev, range, next, position),
+  callLabel,
   el('div', { class: 'million-controls', role: 'group', 'aria-label': `${title}: view` }, zoomOut, zoomLabel, zoomIn),
   caption, canvas,
   el('ul', { class: 'byte-key million-key', 'aria-label': 'Key to the colours' },
@@ -46,10 +54,46 @@ export function millionWidget(wasm) {
   const view = { zoom: 0, centerX: IMAGE_WIDTH / 2, centerY: 0 };
   let map = null;
 
-  const run = (action) => () => {
-    action();
+  // The timeline: step k is the pool made afresh (the same 700,000 allocations and 300,000
+  // random frees) and the first k batches replayed on it, each with the seed it ran with; a
+  // batch chosen at an earlier step replaces the ones after it.
+  const history = [];
+  let step = 0;
+  let seed = 2;
+  const fresh = () => {
+    map?.pool.destroy(); // its 65 MiB go back to be reused by the next pool
+    map = new MillionMap(wasm, canvas);
+    map.pool.allocMany(700000);
+    map.pool.freeRandom(300000, 1);
+    step = 0;
+  };
+  const goTo = (k) => {
+    const to = Math.max(0, Math.min(history.length, Number.isInteger(k) ? k : 0));
+    if (!map || to < step) fresh();
+    while (step < to) history[step++].apply(map);
+    range.max = String(history.length);
+    range.value = String(step);
+    range.setAttribute('aria-valuetext', `step ${step} of ${history.length}${step ? `: ${history[step - 1].text}` : ''}`);
+    const focused = document.activeElement;
+    prev.disabled = step === 0;
+    next.disabled = step === history.length;
+    if ((focused === prev || focused === next) && focused.disabled) range.focus();
+    position.textContent = `step ${step} of ${history.length}`;
+    figure.dataset.step = String(step);
+    callLabel.replaceChildren(
+      el('span', { class: 'call-prev' }, step >= 2 ? `${history[step - 2].text} ←` : step === 1 ? 'the pool made ←' : ''),
+      el('strong', { class: 'call-now' }, step ? history[step - 1].text : 'the pool made: 700,000 allocations, then 300,000 random frees'),
+      el('span', { class: 'call-next' }, `→ next: ${step < history.length ? history[step].text : 'a batch of your choice'}`));
     redraw();
   };
+  const act = (text, apply) => () => {
+    history.length = step;
+    history.push({ text, apply });
+    goTo(step + 1);
+  };
+  range.addEventListener('input', () => goTo(Number(range.value)));
+  prev.addEventListener('click', () => goTo(step - 1));
+  next.addEventListener('click', () => goTo(step + 1));
   const redraw = () => {
     const started = performance.now();
     map.draw(view);
@@ -62,23 +106,26 @@ export function millionWidget(wasm) {
   };
   make.addEventListener('click', () => {
     make.disabled = true;
-    map = new MillionMap(wasm, canvas);
-    map.pool.allocMany(700000);
-    map.pool.freeRandom(300000, 1);
+    fresh();
     view.centerY = map.imageHeight / 2;
-    for (const button of [freeSome, allocSome, batch, zoomIn]) button.disabled = false;
-    redraw();
+    for (const button of [freeSome, allocSome, batch, zoomIn, range]) button.disabled = false;
+    goTo(0);
     figure.dataset.ready = 'true';
   });
-  let seed = 2;
-  freeSome.addEventListener('click', run(() => { map.freeRandom(100000, seed++); }));
-  allocSome.addEventListener('click', run(() => { map.alloc(1000); follow(); }));
-  batch.addEventListener('click', run(() => { map.freeRandom(5000, seed++); map.alloc(5000); }));
+  freeSome.addEventListener('click', () => {
+    const s = seed++;
+    act('free 100,000 at random', (m) => m.freeRandom(100000, s))();
+  });
+  allocSome.addEventListener('click', act('allocate 1,000', (m) => { m.alloc(1000); follow(m); }));
+  batch.addEventListener('click', () => {
+    const s = seed++;
+    act('free 5,000 at random, allocate 5,000', (m) => { m.freeRandom(5000, s); m.alloc(5000); })();
+  });
   /** Puts the last batch's first block in the middle of the view. */
-  const follow = () => {
-    const first = map.lastBatch[0];
+  const follow = (m = map) => {
+    const first = m.lastBatch[0];
     if (first === undefined) return;
-    const { x, y } = map.pixelOf((first - map.pool.blocksStart) / BLOCK_SIZE);
+    const { x, y } = m.pixelOf((first - m.pool.blocksStart) / BLOCK_SIZE);
     view.centerX = x;
     view.centerY = y;
   };
