@@ -145,3 +145,49 @@ fn a_damaged_trace_is_refused_with_where_and_why() {
     huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(Trace::decode(&huge).is_err());
 }
+
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn any_bytes_decode_to_a_trace_or_an_error_and_every_trace_replays() {
+    // The page hands the module whatever bytes it fetched: no input may panic (a panic would
+    // cross the wasm boundary). Random bytes, the real trace cut short, and the real trace
+    // with one byte changed (often still a trace: a size changed).
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut valid, mut refused) = (0, 0);
+    for round in 0..3000 {
+        let mut bytes = if round % 2 == 0 {
+            let mut bytes = b"MPTRACE1".to_vec();
+            bytes.extend((0..random() % 64).map(|_| random() as u8));
+            bytes
+        } else if round % 4 == 1 {
+            TRACE[..(8 + random() as usize % (TRACE.len() - 8))].to_vec()
+        } else {
+            TRACE.to_vec()
+        };
+        if round % 2 == 1 {
+            let at = 8 + random() as usize % (bytes.len() - 8).max(1);
+            if at < bytes.len() {
+                bytes[at] = random() as u8;
+            }
+        }
+        match Trace::decode(&bytes) {
+            Ok(trace) => {
+                valid += 1;
+                let mut replay = Replay::new(&trace, 4096).unwrap();
+                while replay.step(&trace) {}
+                assert!(replay.counters().heap.reserved <= 4096);
+            }
+            Err(error) => {
+                refused += 1;
+                assert!(!error.to_string().is_empty());
+            }
+        }
+    }
+    assert!(valid > 0 && refused > 0, "{valid} valid, {refused} refused");
+}
