@@ -16,14 +16,14 @@ serve: build
 ## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-opt is
 ## off (Cargo.toml says why), so wasm-pack downloads nothing. The module's name section (Rust
 ## names for backtraces, 22 of its 112 KB) is dropped, which keeps the page under its 250 KB
-## budget; a panic still prints its Rust message (console_error_panic_hook). The glue's JSDoc
-## comments (11 KB; the same docs stay in the .d.ts) go too. `page-heap`: the module runs on
-## SizeClasses, counted, for the story's "This page's own heap".
+## budget; a panic still prints its Rust message (console_error_panic_hook). So are the Rust
+## doc comments wasm-bindgen copies into the glue (9 of its 31 KB): memory_pool.d.ts keeps them.
+## `page-heap`: the module runs on SizeClasses, counted, for the story's "This page's own heap".
 build:
 	scripts/setup.sh wasm
 	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
 	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
-	scripts/strip_js_doc_comments.py www/pkg/memory_pool.js
+	scripts/strip_glue_docs.py www/pkg/memory_pool.js
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
 test: lint test-native test-wasm miri
