@@ -18,7 +18,6 @@ serve: build
 ## names for backtraces, 22 of its 112 KB) is dropped, which keeps the page under its 250 KB
 ## budget; a panic still prints its Rust message (console_error_panic_hook). So are the Rust
 ## doc comments wasm-bindgen copies into the glue (9 of its 31 KB): memory_pool.d.ts keeps them.
-## `page-heap`: the module runs on SizeClasses, counted, for the story's "This page's own heap".
 build:
 	scripts/setup.sh wasm
 	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
