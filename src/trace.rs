@@ -9,11 +9,12 @@
 //!
 //! # The format
 //!
-//! `MPTRACE1`, the number of events as a LEB128 varint, then per event one byte (its kind in
+//! `MPTRACE2`, the number of events as a LEB128 varint, then per event one byte (its kind in
 //! the low 2 bits: 0 alloc, 1 free, 2 realloc; for an alloc, log2 of its alignment in the next
 //! 4) and varints: an alloc its size; a free how many blocks were allocated after the one it
-//! frees (small: programs free recent objects first); a realloc that distance and the new
-//! size. A few thousand events take a few kilobytes.
+//! frees (small: programs free recent objects first, so below 63 it is in the first byte's
+//! upper 6 bits, plus one); a realloc that distance and the new size. A few thousand events
+//! take a few kilobytes.
 //!
 //! # Replaying
 //!
@@ -56,7 +57,10 @@ use crate::{SizeClasses, CLASS_SIZES};
 pub const REPLAY_HEAP_BYTES: usize = 256 * 1024;
 
 /// The first bytes of an encoded trace.
-const MAGIC: &[u8; 8] = b"MPTRACE1";
+const MAGIC: &[u8; 8] = b"MPTRACE2";
+
+/// Frees of one of the last this many blocks allocated keep the distance in their first byte.
+const SHORT_FREES: usize = 63;
 
 /// The largest alignment a trace may ask for (2^15: 4 bits of log2).
 const MAX_ALIGN_LOG2: u32 = 15;
@@ -181,8 +185,13 @@ impl Trace {
                     allocated += 1;
                 }
                 TraceEvent::Free { block } => {
-                    out.push(1);
-                    push_varint(&mut out, allocated - 1 - block);
+                    let distance = allocated - 1 - block;
+                    if distance < SHORT_FREES {
+                        out.push(1 | ((distance as u8 + 1) << 2));
+                    } else {
+                        out.push(1);
+                        push_varint(&mut out, distance);
+                    }
                 }
                 TraceEvent::Realloc { block, new_size } => {
                     out.push(2);
@@ -198,20 +207,20 @@ impl Trace {
     ///
     /// # Errors
     ///
-    /// Bytes that are not an encoded trace (no `MPTRACE1`, cut short, a number too large, an
+    /// Bytes that are not an encoded trace (no `MPTRACE2`, cut short, a number too large, an
     /// unknown kind of event), or events that do not make a trace (see [`Trace::new`]).
     pub fn decode(bytes: &[u8]) -> Result<Trace, TraceError> {
         let header = |problem| TraceError { event: 0, problem };
         let rest = bytes
             .strip_prefix(MAGIC)
-            .ok_or(header("it does not start with MPTRACE1"))?;
+            .ok_or(header("it does not start with MPTRACE2"))?;
         let mut reader = Reader { bytes: rest, at: 0 };
         let count = reader
             .varint()
             .ok_or(header("the event count is cut short"))?;
-        // Every event takes at least two bytes: a count larger than that is a lie, and must
-        // not make us reserve memory for it.
-        if count > rest.len() / 2 {
+        // Every event takes at least a byte: a count larger than that is a lie, and must not
+        // make us reserve memory for it.
+        if count > rest.len() {
             return Err(header("it has fewer bytes than its event count needs"));
         }
         let mut events = Vec::with_capacity(count);
@@ -237,8 +246,11 @@ impl Trace {
                         size: number(&mut reader)?,
                     }
                 }
-                1 if kind == 1 => TraceEvent::Free {
-                    block: block(number(&mut reader)?)?,
+                1 => TraceEvent::Free {
+                    block: block(match kind >> 2 {
+                        0 => number(&mut reader)?,
+                        short => usize::from(short - 1),
+                    })?,
                 },
                 2 if kind == 2 => TraceEvent::Realloc {
                     block: block(number(&mut reader)?)?,

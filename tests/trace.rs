@@ -137,11 +137,11 @@ fn a_damaged_trace_is_refused_with_where_and_why() {
     let cut = Trace::decode(&TRACE[..TRACE.len() - 1]).unwrap_err();
     assert!(cut.event > 0, "{cut}");
     // A free of a block allocated after it: refused, not replayed.
-    let mut bytes = b"MPTRACE1".to_vec();
+    let mut bytes = b"MPTRACE2".to_vec();
     bytes.extend_from_slice(&[2, 0, 8, 1, 5]);
     assert!(Trace::decode(&bytes).is_err());
     // A huge event count with no events behind it reserves nothing and is refused.
-    let mut huge = b"MPTRACE1".to_vec();
+    let mut huge = b"MPTRACE2".to_vec();
     huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(Trace::decode(&huge).is_err());
 }
@@ -162,7 +162,7 @@ fn any_bytes_decode_to_a_trace_or_an_error_and_every_trace_replays() {
     let (mut valid, mut refused) = (0, 0);
     for round in 0..3000 {
         let mut bytes = if round % 2 == 0 {
-            let mut bytes = b"MPTRACE1".to_vec();
+            let mut bytes = b"MPTRACE2".to_vec();
             bytes.extend((0..random() % 64).map(|_| random() as u8));
             bytes
         } else if round % 4 == 1 {

@@ -9,7 +9,7 @@
 //! replay.seek(120);                        // the real allocators after the first 120 events
 //! replay.requested; replay.heapReserved;   // … what they hold now
 //! replay.heapBlocks();                     // Uint32Array [offset, size, used] of the heap
-//! replay.describe(119);                    // "alloc(24, align 8): block 57"
+//! replay.events();                         // Uint32Array [kind, a, b] per event
 //! replay.destroy();
 //! ```
 //!
@@ -19,8 +19,6 @@
 //! `seek(k)` replays to step `k` (from the start if `k` is behind), so the state shown at a
 //! step is the allocators' own, however the reader got there.
 
-use std::format;
-use std::string::String;
 use std::vec::Vec;
 
 use js_sys::{Error, Float64Array, Uint32Array, Uint8Array};
@@ -106,12 +104,6 @@ impl JsTraceReplay {
         Ok(())
     }
 
-    /// The step the replay is at.
-    #[wasm_bindgen(getter)]
-    pub fn position(&self) -> Result<usize, Error> {
-        Ok(self.replay()?.position())
-    }
-
     /// The counters now, in the order of `series()`.
     pub fn counters(&self) -> Result<Float64Array, Error> {
         let mut out = Vec::with_capacity(SERIES);
@@ -137,34 +129,20 @@ impl JsTraceReplay {
         Ok(Uint32Array::from(&flat[..]))
     }
 
-    /// Event `index` in words: `alloc(24, align 8): block 57`, `free(block 3)`,
-    /// `realloc(block 5, 120)`.
-    ///
-    /// # Errors
-    ///
-    /// A bad number, or no such event.
-    pub fn describe(&self, index: f64) -> Result<String, Error> {
-        let index = to_usize(index, "index")?;
-        let events = self.trace.events();
-        let event = events.get(index).ok_or_else(|| {
-            js_error(format_args!(
-                "there is no event {index}: the trace has {}",
-                events.len()
-            ))
-        })?;
-        Ok(match *event {
-            TraceEvent::Alloc { size, align } => {
-                let block = events[..index]
-                    .iter()
-                    .filter(|e| matches!(e, TraceEvent::Alloc { .. }))
-                    .count();
-                format!("alloc({size}, align {align}): block {block}")
-            }
-            TraceEvent::Free { block } => format!("free(block {block})"),
-            TraceEvent::Realloc { block, new_size } => {
-                format!("realloc(block {block}, {new_size})")
-            }
-        })
+    /// The events, three numbers each: an alloc `0, size, align`, a free `1, block, 0`, a
+    /// realloc `2, block, new size` (blocks are numbered in the order they were allocated).
+    pub fn events(&self) -> Uint32Array {
+        let flat: Vec<u32> = self
+            .trace
+            .events()
+            .iter()
+            .flat_map(|event| match *event {
+                TraceEvent::Alloc { size, align } => [0, size as u32, align as u32],
+                TraceEvent::Free { block } => [1, block as u32, 0],
+                TraceEvent::Realloc { block, new_size } => [2, block as u32, new_size as u32],
+            })
+            .collect();
+        Uint32Array::from(&flat[..])
     }
 
     /// `destroy()`: releases the allocators; later calls throw.

@@ -76,6 +76,7 @@ async function load(wasm, figure, parts) {
   const replay = new wasm.TraceReplay(new Uint8Array(await response.arrayBuffer()));
   const series = replay.series();
   const last = replay.length;
+  const describe = describer(replay.events());
   const { range, prev, next } = parts;
   range.max = String(last);
   range.disabled = false;
@@ -84,7 +85,7 @@ async function load(wasm, figure, parts) {
   const goTo = (k) => {
     const step = Math.max(0, Math.min(last, Number.isInteger(k) ? k : 0));
     replay.seek(step);
-    render(replay, series, step, last, parts, lines);
+    render(replay, describe, step, last, parts, lines);
     figure.dataset.step = String(step);
   };
   range.addEventListener('input', () => goTo(Number(range.value)));
@@ -108,6 +109,18 @@ async function load(wasm, figure, parts) {
   new ResizeObserver(() => drawStrip(parts.strip, replay)).observe(parts.strip);
   goTo(0);
   figure.dataset.ready = 'true';
+}
+
+/** Event `i` in words: `alloc(24, align 8): block 57`, `free(block 3)`, `realloc(block 5, 120)`. */
+function describer(events) {
+  const blockOf = [];
+  let blocks = 0;
+  for (let i = 0; i < events.length; i += 3) blockOf.push(events[i] === 0 ? blocks++ : -1);
+  return (i) => {
+    const [kind, a, b] = events.subarray(3 * i, 3 * i + 3);
+    if (kind === 0) return `alloc(${a}, align ${b}): block ${blockOf[i]}`;
+    return kind === 1 ? `free(block ${a})` : `realloc(block ${a}, ${b})`;
+  };
 }
 
 function drawCharts(container, series, last) {
@@ -139,10 +152,10 @@ function drawCharts(container, series, last) {
   return { cursors, x: (k) => (k / Math.max(1, last)) * WIDTH };
 }
 
-function render(replay, series, k, last, parts, lines) {
+function render(replay, describe, k, last, parts, lines) {
   const { range, prev, next, position, calls, caption, counters } = parts;
   range.value = String(k);
-  const now = k ? replay.describe(k - 1) : null;
+  const now = k ? describe(k - 1) : null;
   range.setAttribute('aria-valuetext', `step ${k} of ${last}${now ? `: ${now}` : ''}`);
   const focused = document.activeElement;
   prev.disabled = k === 0;
@@ -150,9 +163,9 @@ function render(replay, series, k, last, parts, lines) {
   if ((focused === prev || focused === next) && focused.disabled) range.focus();
   position.textContent = `step ${k} of ${last}`;
   calls.replaceChildren(
-    el('span', { class: 'call-prev' }, k >= 2 ? `${replay.describe(k - 2)} ←` : k === 1 ? 'start ←' : ''),
+    el('span', { class: 'call-prev' }, k >= 2 ? `${describe(k - 2)} ←` : k === 1 ? 'start ←' : ''),
     el('strong', { class: 'call-now' }, now ?? 'the start: the program has not allocated yet'),
-    el('span', { class: 'call-next' }, `→ next: ${k < last ? replay.describe(k) : 'the end'}`));
+    el('span', { class: 'call-next' }, `→ next: ${k < last ? describe(k) : 'the end'}`));
   for (const cursor of lines.cursors) {
     cursor.setAttribute('x1', lines.x(k));
     cursor.setAttribute('x2', lines.x(k));
