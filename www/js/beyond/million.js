@@ -6,6 +6,7 @@
 // is redrawn from memory after each, and the time of that redraw is shown.
 
 import { el, plural } from '../format.js';
+import { timeline } from './timeline.js';
 
 const BLOCK_SIZE = 64;
 const BLOCK_COUNT = 1 << 20;
@@ -27,12 +28,7 @@ export function millionWidget(wasm) {
   const zoomOut = el('button', { type: 'button', 'aria-label': `${title}: zoom out`, disabled: true }, '−');
   const zoomIn = el('button', { type: 'button', 'aria-label': `${title}: zoom in`, disabled: true }, '+');
   const zoomLabel = el('span', { class: 'zoom-label' }, 'whole pool');
-  const range = el('input', { type: 'range', min: 0, max: 0, step: 1, value: 0, class: 'step-range',
-    id: 'figure-million-range', 'aria-label': `${title}: step`, disabled: true });
-  const prev = el('button', { type: 'button', class: 'step-prev', 'aria-label': `${title}: previous step`, disabled: true }, '◀');
-  const next = el('button', { type: 'button', class: 'step-next', 'aria-label': `${title}: next step`, disabled: true }, '▶');
-  const position = el('span', { class: 'step-count', 'aria-hidden': 'true' }, 'step 0 of 0');
-  const callLabel = el('p', { class: 'call-label' });
+  const steps = timeline(title, 'million', (k) => goTo(k));
   const canvas = el('canvas', { class: 'million-map', tabindex: 0, role: 'img', height: 420,
     'aria-label': `${title}: the pool's blocks, once it is made` });
   const caption = el('figcaption', { class: 'caption', 'aria-live': 'polite' },
@@ -42,8 +38,7 @@ export function millionWidget(wasm) {
     tabindex: -1, 'aria-label': title },
   el('p', { class: 'figure-title', 'aria-hidden': 'true' }, title),
   el('div', { class: 'million-controls', role: 'group', 'aria-label': `${title}: calls` }, make, freeSome, allocSome, batch),
-  el('div', { class: 'timeline', role: 'group', 'aria-label': `${title}: timeline` }, prev, range, next, position),
-  callLabel,
+  steps.bar, steps.calls,
   el('div', { class: 'million-controls', role: 'group', 'aria-label': `${title}: view` }, zoomOut, zoomLabel, zoomIn),
   caption, canvas,
   el('ul', { class: 'byte-key million-key', 'aria-label': 'Key to the colours' },
@@ -71,19 +66,9 @@ export function millionWidget(wasm) {
     const to = Math.max(0, Math.min(history.length, Number.isInteger(k) ? k : 0));
     if (!map || to < step) fresh();
     while (step < to) history[step++].apply(map);
-    range.max = String(history.length);
-    range.value = String(step);
-    range.setAttribute('aria-valuetext', `step ${step} of ${history.length}${step ? `: ${history[step - 1].text}` : ''}`);
-    const focused = document.activeElement;
-    prev.disabled = step === 0;
-    next.disabled = step === history.length;
-    if ((focused === prev || focused === next) && focused.disabled) range.focus();
-    position.textContent = `step ${step} of ${history.length}`;
     figure.dataset.step = String(step);
-    callLabel.replaceChildren(
-      el('span', { class: 'call-prev' }, step >= 2 ? `${history[step - 2].text} ←` : step === 1 ? 'the pool made ←' : ''),
-      el('strong', { class: 'call-now' }, step ? history[step - 1].text : 'the pool made: 700,000 allocations, then 300,000 random frees'),
-      el('span', { class: 'call-next' }, `→ next: ${step < history.length ? history[step].text : 'a batch of your choice'}`));
+    steps.show(step, history.length, (i) => history[i].text,
+      { start: 'the pool made: 700,000 allocations, then 300,000 random frees', end: 'a batch of your choice' });
     redraw();
   };
   const act = (text, apply) => () => {
@@ -91,9 +76,6 @@ export function millionWidget(wasm) {
     history.push({ text, apply });
     goTo(step + 1);
   };
-  range.addEventListener('input', () => goTo(Number(range.value)));
-  prev.addEventListener('click', () => goTo(step - 1));
-  next.addEventListener('click', () => goTo(step + 1));
   const redraw = () => {
     const started = performance.now();
     map.draw(view);
@@ -108,7 +90,7 @@ export function millionWidget(wasm) {
     make.disabled = true;
     fresh();
     view.centerY = map.imageHeight / 2;
-    for (const button of [freeSome, allocSome, batch, zoomIn, range]) button.disabled = false;
+    for (const button of [freeSome, allocSome, batch, zoomIn]) button.disabled = false;
     goTo(0);
     figure.dataset.ready = 'true';
   });

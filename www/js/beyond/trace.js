@@ -6,6 +6,7 @@
 // the start when the reader goes back), whose counters and heap are shown at that step.
 
 import { el, plural, percent } from '../format.js';
+import { timeline } from './timeline.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const svg = (tag, attributes = {}, ...children) => {
@@ -44,26 +45,23 @@ const HEIGHT = 110;
 
 export function traceWidget(wasm) {
   const title = "A real program's heap";
-  const range = el('input', { type: 'range', min: 0, max: 0, step: 1, value: 0, class: 'step-range',
-    id: 'figure-trace-range', 'aria-label': `${title}: step`, disabled: true });
-  const prev = el('button', { type: 'button', class: 'step-prev', 'aria-label': `${title}: previous step` }, '◀');
-  const next = el('button', { type: 'button', class: 'step-next', 'aria-label': `${title}: next step` }, '▶');
-  const position = el('span', { class: 'step-count', 'aria-hidden': 'true' }, 'loading…');
-  const calls = el('p', { class: 'call-label' });
   const caption = el('figcaption', { class: 'caption', 'aria-live': 'polite' }, 'Loading the trace…');
   const charts = el('div', { class: 'trace-charts' });
   const strip = el('canvas', { class: 'heap-strip', height: 36, role: 'img' });
   const counters = el('dl', { class: 'figure-counters trace-counters' });
+  // (`load` sets `parts.goTo` once the trace is in.)
+  const parts = { caption, charts, strip, counters };
+  const steps = timeline(title, 'trace', (k) => parts.goTo?.(k));
+  parts.steps = steps;
   const figure = el('figure', { class: 'live-figure trace-figure', id: 'figure-trace', 'data-figure': 'trace',
     tabindex: -1, 'aria-label': title },
   el('p', { class: 'figure-title', 'aria-hidden': 'true' }, title),
-  el('div', { class: 'timeline', role: 'group', 'aria-label': `${title}: timeline` }, prev, range, next, position),
-  calls, caption, charts,
+  steps.bar, steps.calls, caption, charts,
   el('p', { class: 'strip-title' }, el('strong', {}, 'The teaching heap at this step'),
     ' (256 KiB, low addresses left): blocks in use orange, holes blue.'),
   strip, counters);
 
-  load(wasm, figure, { range, prev, next, position, calls, caption, charts, strip, counters }).catch((error) => {
+  load(wasm, figure, parts).catch((error) => {
     caption.textContent = `The trace could not be replayed: ${error.message}`;
     figure.dataset.error = error.message;
   });
@@ -77,9 +75,6 @@ async function load(wasm, figure, parts) {
   const series = replay.series();
   const last = replay.length;
   const describe = describer(replay.events());
-  const { range, prev, next } = parts;
-  range.max = String(last);
-  range.disabled = false;
   const lines = drawCharts(parts.charts, series, last);
 
   const goTo = (k) => {
@@ -88,9 +83,8 @@ async function load(wasm, figure, parts) {
     render(replay, describe, step, last, parts, lines);
     figure.dataset.step = String(step);
   };
-  range.addEventListener('input', () => goTo(Number(range.value)));
-  prev.addEventListener('click', () => goTo(Number(figure.dataset.step) - 1));
-  next.addEventListener('click', () => goTo(Number(figure.dataset.step) + 1));
+  parts.goTo = goTo;
+  const range = parts.steps.range;
   figure.addEventListener('keydown', (event) => {
     if (event.target === range) return; // the slider has these keys itself
     const k = Number(figure.dataset.step);
@@ -153,19 +147,9 @@ function drawCharts(container, series, last) {
 }
 
 function render(replay, describe, k, last, parts, lines) {
-  const { range, prev, next, position, calls, caption, counters } = parts;
-  range.value = String(k);
+  const { steps, caption, counters } = parts;
   const now = k ? describe(k - 1) : null;
-  range.setAttribute('aria-valuetext', `step ${k} of ${last}${now ? `: ${now}` : ''}`);
-  const focused = document.activeElement;
-  prev.disabled = k === 0;
-  next.disabled = k === last;
-  if ((focused === prev || focused === next) && focused.disabled) range.focus();
-  position.textContent = `step ${k} of ${last}`;
-  calls.replaceChildren(
-    el('span', { class: 'call-prev' }, k >= 2 ? `${describe(k - 2)} ←` : k === 1 ? 'start ←' : ''),
-    el('strong', { class: 'call-now' }, now ?? 'the start: the program has not allocated yet'),
-    el('span', { class: 'call-next' }, `→ next: ${k < last ? describe(k) : 'the end'}`));
+  steps.show(k, last, describe, { start: 'the start: the program has not allocated yet', end: 'the end' });
   for (const cursor of lines.cursors) {
     cursor.setAttribute('x1', lines.x(k));
     cursor.setAttribute('x2', lines.x(k));
