@@ -142,9 +142,9 @@ static RECORDER: Recorder = Recorder {
 };
 
 /// The program whose heap is recorded: read the README, render its story part (the text the
-/// page shows) to HTML as the page's build does, and on the way count its words (a word
-/// index: a map from each word, in lower case, to how often it occurs); sum it up in a line
-/// naming the most frequent words, and let everything else go.
+/// page shows) to HTML as the page's build does, and on the way count its words of four
+/// letters or more (a word index: a map from each word, in lower case, to how often it
+/// occurs); sum it up in a line naming the most frequent words, and let everything else go.
 fn program(input: &str) -> String {
     let readme = fs::read_to_string(input)
         .unwrap_or_else(|err| fail(&format!("cannot read {input}: {err}")));
@@ -159,7 +159,7 @@ fn program(input: &str) -> String {
         if let Event::Text(text) = event {
             for word in text
                 .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.len() > 1)
+                .filter(|w| w.len() > 3)
             {
                 // A new string per word; kept if the word is new, dropped at once if not.
                 *counts.entry(word.to_lowercase()).or_insert(0) += 1;

@@ -4,7 +4,6 @@
 //! ```js
 //! const bytes = new Uint8Array(await (await fetch('trace/readme.trace')).arrayBuffer());
 //! const replay = new TraceReplay(bytes);   // throws Error for bytes that are not a trace
-//! replay.length;                           // events in the trace
 //! replay.series();                         // Float64Array: SERIES numbers per step 0..=length
 //! replay.seek(120);                        // the real allocators after the first 120 events
 //! replay.requested; replay.heapReserved;   // … what they hold now
@@ -42,7 +41,7 @@ pub struct JsTraceReplay {
 #[wasm_bindgen(js_class = TraceReplay)]
 impl JsTraceReplay {
     /// `new TraceReplay(bytes)`: reads an encoded trace and starts a replay at step 0, on a
-    /// heap of `heapBytes` (256 KiB).
+    /// heap of 256 KiB.
     ///
     /// # Errors
     ///
@@ -58,18 +57,6 @@ impl JsTraceReplay {
         })
     }
 
-    /// The number of events in the trace.
-    #[wasm_bindgen(getter)]
-    pub fn length(&self) -> usize {
-        self.trace.events().len()
-    }
-
-    /// The heap's size in bytes.
-    #[wasm_bindgen(getter, js_name = heapBytes)]
-    pub fn heap_bytes(&self) -> usize {
-        REPLAY_HEAP_BYTES
-    }
-
     /// The counters after every step `0..=length` of a full replay on fresh allocators,
     /// `SERIES` numbers per step (see the module docs).
     ///
@@ -78,7 +65,7 @@ impl JsTraceReplay {
     /// No memory for the allocators.
     pub fn series(&self) -> Result<Float64Array, Error> {
         let mut replay = Replay::new(&self.trace, REPLAY_HEAP_BYTES).map_err(js_error)?;
-        let mut out = Vec::with_capacity((self.length() + 1) * SERIES);
+        let mut out = Vec::with_capacity((self.trace.events().len() + 1) * SERIES);
         push_counters(&mut out, &replay.counters());
         while replay.step(&self.trace) {
             push_counters(&mut out, &replay.counters());
@@ -92,7 +79,7 @@ impl JsTraceReplay {
     ///
     /// A bad number, a destroyed replay, or no memory for fresh allocators.
     pub fn seek(&mut self, step: f64) -> Result<(), Error> {
-        let step = to_usize(step, "step")?.min(self.length());
+        let step = to_usize(step, "step")?.min(self.trace.events().len());
         let behind = self.replay()?.position() > step;
         if behind {
             // Drop the old allocators first, so that the new ones reuse their memory.

@@ -301,19 +301,13 @@ class MillionMap {
     }
   }
 
-  /** How many chunks the last batch's blocks lie in, and how many bytes they span. */
+  /** How many chunks the last batch's blocks lie in. */
   batchSpread() {
     const batch = this.lastBatch;
     if (batch.length === 0) return null;
     const chunks = new Set();
-    let low = Infinity;
-    let high = 0;
-    for (const address of batch) {
-      chunks.add(Math.floor(address / (PER_CHUNK * BLOCK_SIZE)));
-      low = Math.min(low, address);
-      high = Math.max(high, address + BLOCK_SIZE);
-    }
-    return { blocks: batch.length, chunks: chunks.size, span: high - low };
+    for (const address of batch) chunks.add(Math.floor(address / (PER_CHUNK * BLOCK_SIZE)));
+    return { blocks: batch.length, chunks: chunks.size };
   }
 }
 

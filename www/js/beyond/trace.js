@@ -73,8 +73,9 @@ async function load(wasm, figure, parts) {
   if (!response.ok) throw new Error(`trace/readme.trace: HTTP ${response.status}`);
   const replay = new wasm.TraceReplay(new Uint8Array(await response.arrayBuffer()));
   const series = replay.series();
-  const last = replay.length;
-  const describe = describer(replay.events());
+  const events = replay.events();
+  const last = events.length / 3;
+  const describe = describer(events);
   const lines = drawCharts(parts.charts, series, last);
 
   const goTo = (k) => {
@@ -187,7 +188,8 @@ function drawStrip(canvas, replay) {
   if (canvas.height !== height) canvas.height = height;
   const context = canvas.getContext('2d');
   const blocks = replay.heapBlocks();
-  const scale = width / replay.heapBytes;
+  const counters = replay.counters();
+  const scale = width / (counters[2] + counters[3]); // the heap's bytes: reserved + free
   let used = 0;
   let holes = 0;
   for (let i = 0; i < blocks.length; i += 3) {
