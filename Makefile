@@ -20,7 +20,7 @@ serve: build
 ## doc comments wasm-bindgen copies into the glue (9 of its 31 KB): memory_pool.d.ts keeps them.
 build:
 	scripts/setup.sh wasm
-	wasm-pack build --release --target web --out-dir www/pkg -- --locked
+	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
 	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
 	scripts/strip_glue_docs.py www/pkg/memory_pool.js
 
@@ -33,6 +33,8 @@ lint:
 	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
 	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2 -- -D warnings
+	# The page's build: the module's own global allocator (src/wasm/own_heap.rs).
+	cargo clippy --target wasm32-unknown-unknown --lib --locked --features page-heap -- -D warnings
 	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
 	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
 	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \
@@ -62,8 +64,8 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 9 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 9 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2)" >&2; \
+	if [ "$$suites" -lt 10 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 10 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2, trace)" >&2; \
 		exit 1; \
 	fi
 
@@ -103,6 +105,14 @@ diagram:
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
 		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
 
+## Issue 18: record the allocation trace of a real program (pulldown-cmark rendering the
+## README's story, with a word index; examples/record_trace.rs) for the page's "A real
+## program's heap". Then `cargo test --test trace` says the new final counters to put in
+## tests/readme_trace.expected (and `make test-wasm` the wasm32 heap's).
+.PHONY: trace
+trace:
+	cargo run --release --quiet --locked --example record_trace -- README.md www/trace/readme.trace
+
 ## The page in real headless Chromium (tests/e2e, playwright-core pinned in its lockfile).
 .PHONY: test-e2e
 test: test-e2e
@@ -110,7 +120,7 @@ test: test-e2e
 test-e2e: build
 	scripts/setup.sh browser
 	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js beyond.test.js
 
 ## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
 ## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.

@@ -166,6 +166,8 @@ mod size_classes;
 #[cfg(target_has_atomic = "64")]
 mod sync_pool;
 pub mod teaching;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub mod trace;
 mod typed;
 
 /// The wasm boundary: the pool exported to JavaScript (wasm32 only, with the default `js`
