@@ -13,15 +13,17 @@ serve: build
 	@echo "Serving the playground at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1 -d www
 
-## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-opt is
-## off (Cargo.toml says why), so wasm-pack downloads nothing. The module's name section (Rust
-## names for backtraces, 22 of its 112 KB) is dropped, which keeps the page under its 250 KB
-## budget; a panic still prints its Rust message (console_error_panic_hook). So are the Rust
-## doc comments wasm-bindgen copies into the glue (9 of its 31 KB): memory_pool.d.ts keeps them.
+## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-pack's
+## own wasm-opt is off (it would download binaryen from GitHub); npm's binaryen (pinned in
+## scripts/wasm-opt/, installed by setup.sh) runs instead: -Oz shrinks the module by a tenth and
+## drops its name section (Rust names for backtraces, a fifth of it); a panic still prints its
+## Rust message (console_error_panic_hook). The Rust doc comments wasm-bindgen copies into the
+## glue (a third of it) are dropped too: memory_pool.d.ts keeps them.
+WASM_OPT := scripts/wasm-opt/node_modules/.bin/wasm-opt
 build:
 	scripts/setup.sh wasm
 	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
-	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
+	$(WASM_OPT) -Oz www/pkg/memory_pool_bg.wasm -o www/pkg/memory_pool_bg.wasm
 	scripts/strip_glue_docs.py www/pkg/memory_pool.js
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
