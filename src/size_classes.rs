@@ -13,14 +13,15 @@ use crate::GrowingPool;
 /// The block size of each class, smallest first.
 pub const CLASS_SIZES: [usize; CLASS_COUNT] = [
     8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
-    12288, 16384, 24576, 32768,
+    12288, 16384, 24576, 32768, 49152, 65536, 98304, 131072, 196608, 262144, 393216, 524288,
+    786432, 1048576,
 ];
 
 /// How many size classes there are.
-pub const CLASS_COUNT: usize = 23;
+pub const CLASS_COUNT: usize = 33;
 
 /// Requests larger than this (or aligned to more) bypass the classes.
-pub const LARGEST_CLASS: usize = 32768;
+pub const LARGEST_CLASS: usize = 1 << 20;
 
 /// Large blocks are whole pages of this size; it is also the largest alignment they have.
 const PAGE_SIZE: usize = 4096;
@@ -181,7 +182,7 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
         .expect("class sizes and counts are not zero")
 }
 
-/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
+/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 1 MiB, and
 /// whole pages from the memory source above that.
 ///
 /// One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
@@ -189,21 +190,28 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// smallest class that fits it:
 ///
 /// ```text
-///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
-///  class:     8      16     32      48      64      96      …  24576         32768         large
+///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  524289..786432  786433..1048576  more
+///  class:     8      16     32      48      64      96      …  768 KiB         1 MiB            large
 /// ```
 ///
 /// The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
 /// request up wastes at most a third of a block (internal fragmentation), and blocks in one
 /// class are all alike, so there is no external fragmentation inside a class. Requests above
-/// 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
-/// source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
+/// 1 MiB (or aligned to more than 1 MiB) are *large*: each goes straight to the memory source
+/// (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
 ///
-/// Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
-/// and another to give back, plus a page fault per page touched, microseconds where a class
-/// takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
-/// (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
-/// glibc, almost all of it in `mmap` and `munmap`.
+/// # Why classes up to 1 MiB: no cliff above the small sizes
+///
+/// A large block costs a system call to get and another to give back, plus a page fault per
+/// page touched the first time: microseconds, where a class takes nanoseconds. With classes
+/// ending at 4 KiB, the mixed benchmark (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB)
+/// ran nearly 40 times slower than glibc; with classes ending at 32 KiB, talc's random-actions
+/// workload (`benches/random_actions.rs`) ran 8 to 10 times slower than glibc once its sizes
+/// went past 20 KB, for the same reason. So the ladder goes on in page multiples up to 1 MiB:
+/// a freed 200 KB block is a free block of its class, handed to the next request of that
+/// class without asking the kernel, and its pages stay mapped (and, once touched, resident).
+/// Above 1 MiB a request is rare enough, and its bytes costly enough to fill, that a system
+/// call is a small part of its price (glibc's own `mmap` threshold starts at 128 KiB).
 ///
 /// [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
 ///
@@ -343,7 +351,8 @@ impl SizeClasses {
     /// assert_eq!(class(33, 8), Some(3)); // 48 B
     /// assert_eq!(class(33, 32), Some(4)); // 64 B: the 48 B class is only 16-aligned
     /// assert_eq!(class(5000, 8), Some(17)); // 6144 B
-    /// assert_eq!(class(40_000, 8), None); // large
+    /// assert_eq!(class(40_000, 8), Some(23)); // 48 KiB
+    /// assert_eq!(class(2_000_000, 8), None); // large
     /// ```
     pub fn class_for(layout: Layout) -> Option<usize> {
         class_of(layout)
@@ -591,17 +600,25 @@ mod tests {
 
     #[test]
     fn every_size_maps_to_the_smallest_class_that_fits() {
-        // Every size natively; under Miri (slow) every 1021st size and each class's edges.
-        let step = if cfg!(miri) { 1021 } else { 1 };
+        // Every size up to 32 KiB natively and every 61st above (the page classes); under
+        // Miri (slow) every 1021st (every 65521st above 32 KiB); each class's edges always.
+        let (step, large_step) = if cfg!(miri) { (1021, 65521) } else { (1, 61) };
         let edges = CLASS_SIZES.iter().flat_map(|&size| [size, size + 1]);
-        for size in (1..=LARGEST_CLASS).step_by(step).chain(edges) {
+        let sizes = (1..=32768)
+            .step_by(step)
+            .chain((32769..=LARGEST_CLASS).step_by(large_step))
+            .chain(edges);
+        for size in sizes {
             if size > LARGEST_CLASS {
                 continue;
             }
-            for align in (0..=15).map(|shift| 1 << shift) {
+            for align in (0..=21).map(|shift| 1 << shift) {
                 let layout = Layout::from_size_align(size, align).unwrap();
-                let class = class_of(layout).unwrap();
                 let fits = |c: usize| CLASS_SIZES[c] >= size && class_align(c) >= align;
+                let Some(class) = class_of(layout) else {
+                    assert!(!(0..CLASS_COUNT).any(fits), "size {size} align {align}");
+                    continue;
+                };
                 assert!(fits(class), "size {size} align {align} → class {class}");
                 assert!(
                     (0..class).all(|smaller| !fits(smaller)),
@@ -609,8 +626,11 @@ mod tests {
                 );
             }
         }
-        assert_eq!(class_of(Layout::from_size_align(32769, 8).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(8, 65536).unwrap()), None);
+        assert_eq!(
+            class_of(Layout::from_size_align(LARGEST_CLASS + 1, 8).unwrap()),
+            None
+        );
+        assert_eq!(class_of(Layout::from_size_align(8, 2 << 20).unwrap()), None);
     }
 
     #[test]

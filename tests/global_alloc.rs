@@ -65,12 +65,12 @@ fn collections_strings_and_formatting_run_on_the_pools() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn growing_a_vector_through_every_class_into_large_blocks_keeps_its_contents() {
     let mut bytes = Vec::new();
-    for i in 0..200_000u32 {
+    for i in 0..1_500_000u32 {
         bytes.push(i as u8);
     }
     assert!(bytes.iter().enumerate().all(|(i, &b)| b == i as u8));
     let large = ALLOCATOR.large_stats();
-    assert!(large.total_allocs >= 1 && large.reallocs_moved >= 10);
+    assert!(large.total_allocs >= 1 && large.reallocs_moved >= 10); // past 1 MiB
     let mut text = String::with_capacity(100);
     let start = text.as_ptr();
     text.push_str(&"x".repeat(100));

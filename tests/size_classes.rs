@@ -36,8 +36,8 @@ fn holds(block: *const u8, len: usize) -> bool {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn small_requests_come_from_their_class_and_go_back_to_it() {
     let allocator = SizeClasses::new();
-    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000]; // eight different classes
-                                                         // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
+    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000, 200_000]; // nine different classes
+                                                                  // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
     unsafe {
         let blocks: Vec<*mut u8> = sizes
             .iter()
@@ -93,8 +93,10 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
         let mut block = allocator.alloc(layout(10, 1));
         let mut size = 10;
         fill(block, size);
-        // Up through every class and into large blocks, then back down.
-        for new_size in [20, 40, 200, 3000, 5000, 40_000, 100_000, 4000, 50, 3] {
+        // Up through the classes (the page classes too) and into large blocks, then back down.
+        for new_size in [
+            20, 40, 200, 3000, 5000, 40_000, 100_000, 700_000, 2_000_000, 3_000_000, 4000, 50, 3,
+        ] {
             let moved = allocator.realloc(block, layout(size, 1), new_size);
             assert!(!moved.is_null());
             assert!(holds(moved, size.min(new_size)), "{size} → {new_size}");
@@ -105,7 +107,7 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
         allocator.dealloc(block, layout(size, 1));
     }
     let large = allocator.large_stats();
-    assert_eq!(large.reallocs_moved, 10);
+    assert_eq!(large.reallocs_moved, 13);
     assert_eq!(
         (large.total_allocs, large.total_frees, large.in_use),
         (2, 2, 0)
@@ -121,28 +123,31 @@ fn large_realloc_within_the_same_pages_stays_in_place() {
     let allocator = SizeClasses::new();
     // SAFETY: as above.
     unsafe {
-        let block = allocator.alloc(layout(40_000, 8)); // ten pages
-        fill(block, 40_000);
-        assert_eq!(allocator.realloc(block, layout(40_000, 8), 40_960), block);
-        assert_eq!(allocator.large_stats().bytes_in_use, 40_960);
-        assert!(holds(block, 40_000));
-        allocator.dealloc(block, layout(40_960, 8));
+        let block = allocator.alloc(layout(2_000_000, 8)); // 489 pages
+        fill(block, 2_000_000);
+        assert_eq!(
+            allocator.realloc(block, layout(2_000_000, 8), 489 * 4096),
+            block
+        );
+        assert_eq!(allocator.large_stats().bytes_in_use, 489 * 4096);
+        assert!(holds(block, 2_000_000));
+        allocator.dealloc(block, layout(489 * 4096, 8));
     }
     let large = allocator.large_stats();
     assert_eq!(
         (large.in_use, large.bytes_in_use, large.peak_bytes_in_use),
-        (0, 0, 40_960)
+        (0, 0, 489 * 4096)
     );
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn every_alignment_up_to_32_kib_is_honoured() {
+fn every_alignment_up_to_1_mib_is_honoured() {
     let allocator = SizeClasses::new();
-    for align in (0..=15).map(|shift| 1usize << shift) {
-        // Large blocks (above 32 KiB) are whole pages: aligned to 4 KiB, no more.
-        let large = if align <= 4096 { 40_000 } else { 1 };
-        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, large] {
+    for align in (0..=20).map(|shift| 1usize << shift) {
+        // Large blocks (above 1 MiB) are whole pages: aligned to 4 KiB, no more.
+        let large = if align <= 4096 { 1_100_000 } else { 1 };
+        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, 300_000, large] {
             // SAFETY: non-zero size; freed with the same layout.
             unsafe {
                 let block = allocator.alloc(layout(size, align));
@@ -157,8 +162,8 @@ fn every_alignment_up_to_32_kib_is_honoured() {
     // rather than misalign.
     // SAFETY: non-zero sizes.
     unsafe {
-        assert!(allocator.alloc(layout(64, 65536)).is_null());
-        assert!(allocator.alloc(layout(40_000, 8192)).is_null());
+        assert!(allocator.alloc(layout(64, 2 << 20)).is_null());
+        assert!(allocator.alloc(layout(1_100_000, 8192)).is_null());
     }
 }
 
