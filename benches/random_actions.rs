@@ -24,9 +24,14 @@
 //! time, summed over the threads, for max sizes 200, 1000, 5000, 20000 and 100000, with 1 and
 //! 2 threads (2 threads run at once, behind a barrier, each on its own list).
 //!
-//! Each cell is the best of `RA_TRIALS` (default 5) runs of `RA_MS` (default 200 ms) each,
-//! after a 2 ms warm-up; the contenders take turns trial by trial, so a burst of load from
-//! elsewhere on the machine falls on all of them alike. The ratios (`SizeClasses ÷ peer`) are
+//! Each cell is the best of `RA_TRIALS` (default 10) runs of `RA_MS` (default 40 ms; talc's
+//! are 200 ms) each, after a 2 ms warm-up; before them, each contender runs the cell's
+//! workload once for `RA_WARM_MS` (default 200 ms), not counted, so that none is measured
+//! while it still maps and first touches the memory the cell needs (a page fault costs more
+//! than an allocation; measured here, the first 400 ms of `SizeClasses` at max size 100000
+//! ran 7 times slower than the next); the contenders take turns trial by trial, so a
+//! burst of load from elsewhere on the machine falls on all of them alike, and many short
+//! trials give each contender a good chance of one undisturbed run. The ratios (`SizeClasses ÷ peer`) are
 //! what to read; the absolute numbers move with the machine's load, printed beside them.
 //!
 //! # Memory
@@ -34,7 +39,7 @@
 //! Then talc's memory-efficiency workload, once per contender, each in a child process of its
 //! own (RSS is a whole process's): allocate (6 in 10), free (1 in 10) or `realloc` to up to
 //! 10 × the max (3 in 10), max size 20000, every page of every new block touched, until the
-//! live bytes reach `RA_MEMORY_MIB` (default 1 GiB, half of talc's 2 GiB, to spare the
+//! live bytes reach `RA_MEMORY_MIB` (0 skips it; default 1 GiB, half of talc's 2 GiB, to spare the
 //! memory of a machine shared with other jobs). It prints live bytes ÷ resident bytes then (talc's
 //! measure) and the resident bytes after everything is freed, beside those at the start.
 //! talc's workload touches new blocks only, so the bytes a `realloc` adds count as live
@@ -107,8 +112,19 @@ mod native {
                 return;
             }
         }
-        let trials = env_number("RA_TRIALS", 5).max(1) as usize;
-        let duration = Duration::from_millis(env_number("RA_MS", 200).max(1));
+        let trials = env_number("RA_TRIALS", 10).max(1) as usize;
+        let duration = Duration::from_millis(env_number("RA_MS", 40).max(1));
+        let warm_up = Duration::from_millis(env_number("RA_WARM_MS", 200));
+        // For a look at one cell (a profiler, a quick check): `RA_MAX_SIZE=100000 RA_THREADS=1`.
+        let only = |name: &str, all: &[usize]| -> Vec<usize> {
+            match std::env::var(name)
+                .ok()
+                .and_then(|value| value.parse().ok())
+            {
+                Some(value) => vec![value],
+                None => all.to_vec(),
+            }
+        };
         let mut report = String::new();
         let line = |report: &mut String, text: String| {
             println!("{text}");
@@ -136,11 +152,23 @@ mod native {
             &mut report,
             format!("|---|---|{}", "---|".repeat(2 * CONTENDERS.len() - 1)),
         );
-        for threads in THREADS {
-            for max_size in MAX_SIZES {
+        for threads in only("RA_THREADS", &THREADS) {
+            for &max_size in &only("RA_MAX_SIZE", &MAX_SIZES) {
                 let mut best = [0f64; CONTENDERS.len()];
+                // `RA_ONLY=size-classes`: that contender alone (the others score 0).
+                let only_one = std::env::var("RA_ONLY").ok();
+                // A warm-up per cell, not counted, so that every contender starts its trials
+                // with the memory this cell needs already mapped and touched.
+                for (name, allocator) in CONTENDERS {
+                    if only_one.as_deref().is_none_or(|only| only == name) {
+                        actions_per_us(allocator, max_size, threads, warm_up);
+                    }
+                }
                 for _ in 0..trials {
-                    for (score, (_, allocator)) in best.iter_mut().zip(CONTENDERS) {
+                    for (score, (name, allocator)) in best.iter_mut().zip(CONTENDERS) {
+                        if only_one.as_deref().is_some_and(|only| only != name) {
+                            continue;
+                        }
                         *score = score.max(actions_per_us(allocator, max_size, threads, duration));
                     }
                 }
@@ -157,7 +185,9 @@ mod native {
         line(&mut report, String::new());
         line(&mut report, format!("load after: {}", load_average()));
         line(&mut report, String::new());
-        memory_table(&mut report, &line);
+        if env_number("RA_MEMORY_MIB", 1024) > 0 {
+            memory_table(&mut report, &line);
+        }
         std::fs::create_dir_all("target").ok();
         std::fs::write("target/random-actions.md", &report).expect("target/ is writable");
         println!("(written to target/random-actions.md)");

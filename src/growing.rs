@@ -284,11 +284,36 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     /// ```
     #[inline]
     pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
-        let addr = block.as_ptr().addr();
-        let Some(k) = self.region_of(addr) else {
-            self.stats.rejected.not_in_pool += 1;
-            return Err(FreeError::NotInPool { addr });
-        };
+        match self.free_if_in_regions(block) {
+            Some(result) => result,
+            None => Err(self.refuse_foreign(block)),
+        }
+    }
+
+    /// `free`, for a block inside one of this pool's regions; `None`, counting nothing and
+    /// changing nothing, for a pointer outside all of them (which may be another pool's:
+    /// `SizeClasses` asks each of a class's shards in turn).
+    #[inline]
+    pub(crate) fn free_if_in_regions(
+        &mut self,
+        block: NonNull<u8>,
+    ) -> Option<Result<(), FreeError>> {
+        let k = self.region_of(block.as_ptr().addr())?;
+        Some(self.free_in_region(k, block))
+    }
+
+    /// Counts a refused free of a pointer outside every region, and says so.
+    #[cold]
+    pub(crate) fn refuse_foreign(&mut self, block: NonNull<u8>) -> FreeError {
+        self.stats.rejected.not_in_pool += 1;
+        FreeError::NotInPool {
+            addr: block.as_ptr().addr(),
+        }
+    }
+
+    /// `free` of a pointer inside region `k`'s memory.
+    #[inline]
+    fn free_in_region(&mut self, k: usize, block: NonNull<u8>) -> Result<(), FreeError> {
         let Some(pool) = &mut self.regions[k] else {
             unreachable!("every region in the address table exists")
         };

@@ -4,11 +4,11 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::map::{PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
-use crate::GrowingPool;
+use crate::{GrowingPool, RejectedFrees};
 
 /// The block size of each class, smallest first.
 pub const CLASS_SIZES: [usize; CLASS_COUNT] = [
@@ -168,6 +168,124 @@ impl<M: MemorySource + Clone> Class<M> {
         self.0
             .with(|pool| f(pool.get_or_insert_with(|| class_pool(index, memory.clone()))))
     }
+
+    /// Runs `f` on the class's pool if it has been made, holding its lock; `None` otherwise
+    /// (nothing is made).
+    fn with_existing<R>(&self, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> Option<R> {
+        self.0.with(|pool| pool.as_mut().map(f))
+    }
+}
+
+/// The most shards a [`SizeClasses::new`] spreads its threads over: natively with `std`,
+/// eight (or as many as there are processors, if fewer); on wasm32 (one thread) and without
+/// `std` (no thread-local storage), one.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+pub const SHARDS: usize = 8;
+
+/// The most shards a [`SizeClasses::new`] spreads its threads over: natively with `std`,
+/// eight (or as many as there are processors, if fewer); on wasm32 (one thread) and without
+/// `std` (no thread-local storage), one.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+pub const SHARDS: usize = 1;
+
+/// One full ladder of classes, each behind its own lock. A [`SizeClasses`] has one inline
+/// (its *home* shard) and up to [`SHARDS`]` − 1` more, made when a thread first needs one.
+struct Shard<M: MemorySource + Clone> {
+    classes: [Class<M>; CLASS_COUNT],
+}
+
+impl<M: MemorySource + Clone> Shard<M> {
+    const fn new() -> Self {
+        Shard {
+            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+        }
+    }
+}
+
+/// The shard of the calling thread: threads are dealt shards in turn (0, 1, …, `n − 1`, 0,
+/// …) on their first call, and keep theirs for life, where `n` is the number of processors
+/// online (at most [`SHARDS`]).
+///
+/// Why no more shards than processors: no more threads than that run at once, so as many
+/// shards are enough for threads dealt in turn never to wait for each other; and each shard
+/// used keeps its own free blocks, so more shards would only spread a program's memory over
+/// more pools (a program that keeps starting threads would warm up shard after shard).
+///
+/// The thread-local is a `Cell<usize>` with a constant initialiser and no destructor: it
+/// never allocates (a global allocator's thread-local must not, or its first use would call
+/// the allocator from inside itself) and nothing runs at thread exit, so a thread can end at
+/// any moment, with its blocks still in use or already handed to other threads. Its shard
+/// simply serves the next thread dealt the same number.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+#[inline(always)]
+fn thread_shard() -> usize {
+    use core::cell::Cell;
+    std::thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|shard| {
+            let mut index = shard.get();
+            if index == usize::MAX {
+                index = deal_shard();
+                shard.set(index);
+            }
+            index
+        })
+        .unwrap_or(0)
+}
+
+/// The next shard number to deal to a thread.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+#[cold]
+fn deal_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static IN_USE: AtomicUsize = AtomicUsize::new(0);
+    let mut shards = IN_USE.load(Ordering::Relaxed);
+    if shards == 0 {
+        shards = processors().clamp(1, SHARDS);
+        IN_USE.store(shards, Ordering::Relaxed);
+    }
+    NEXT.fetch_add(1, Ordering::Relaxed) % shards
+}
+
+/// Processors online: `sysconf`, which allocates nothing (`std::thread::available_parallelism`
+/// may, reading cgroup files).
+#[cfg(all(feature = "std", unix, not(miri)))]
+fn processors() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1)
+}
+
+/// Elsewhere (and under Miri, whose threads are its own): every shard.
+#[cfg(all(feature = "std", not(target_arch = "wasm32"), any(not(unix), miri)))]
+fn processors() -> usize {
+    SHARDS
+}
+
+/// One shard: nothing to choose.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+#[inline(always)]
+fn thread_shard() -> usize {
+    0
+}
+
+/// Adds one shard's counters of a class to the sum of the others'.
+fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
+    sum.in_use += shard.in_use;
+    sum.peak_in_use += shard.peak_in_use;
+    sum.total_allocs += shard.total_allocs;
+    sum.total_frees += shard.total_frees;
+    let RejectedFrees {
+        not_in_pool,
+        misaligned,
+        double_free,
+    } = shard.rejected;
+    sum.rejected.not_in_pool += not_in_pool;
+    sum.rejected.misaligned += misaligned;
+    sum.rejected.double_free += double_free;
+    sum.damaged_free_lists += shard.damaged_free_lists;
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
@@ -242,9 +360,31 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// # Threads
 ///
 /// Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
-/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
-/// allocating different sizes never wait for each other; two threads on one class take turns.
-/// On wasm32 (one thread) the lock is never contended and costs a load and a store.
+/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. And
+/// [`SizeClasses::new`] keeps not one ladder of classes but up to [`SHARDS`] of them, one
+/// *shard* per processor: each thread is dealt a shard on its first call (in turn: 0, 1, …)
+/// and allocates from it for life, so two threads running at once take two different locks
+/// and never wait for each other (with one ladder, talc's random-actions workload ran 3 to 9
+/// times slower on two threads than on one).
+///
+/// ```text
+///  thread A ─▶ shard 0: [8 B pool] [16 B pool] … [1 MiB pool]   (home, inside the struct)
+///  thread B ─▶ shard 1: [8 B pool] [16 B pool] … [1 MiB pool]   (made on B's first call)
+///  thread C ─▶ shard 0 again (when there are two processors)
+/// ```
+///
+/// A block freed by another thread than the one that allocated it (a `String` sent over a
+/// channel) is not in the freeing thread's shard: `dealloc` looks in the other shards' pools
+/// of the class, takes that shard's lock, and gives the block back where it came from, so
+/// the check of every pointer holds across threads too. A pointer in no shard is refused and
+/// counted in the caller's.
+///
+/// What a thread keeps per thread is one number in a thread-local with a constant initialiser
+/// and no destructor: nothing is allocated on a thread's first call, and nothing runs at its
+/// exit, when its blocks may still be in use elsewhere; its shard just serves the next thread
+/// dealt the same number. On wasm32 (one thread) and without `std` there is one shard, and
+/// choosing it costs nothing. [`SizeClasses::new_in`] (a memory source of your own, maybe a
+/// small buffer) also keeps to one shard.
 ///
 /// # Looking inside
 ///
@@ -280,7 +420,15 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// unsafe { allocator.dealloc(block, layout) };
 /// ```
 pub struct SizeClasses<M: MemorySource + Clone = SystemMemory> {
-    classes: [Class<M>; CLASS_COUNT],
+    /// Shard 0, and the only one of an allocator made with [`SizeClasses::new_in`].
+    home: Shard<M>,
+    /// Shards `1..SHARDS`, null until a thread dealt that number first allocates; each in
+    /// memory from `memory`, given back on drop.
+    others: [AtomicPtr<Shard<M>>; SHARDS - 1],
+    /// Whether all threads use the home shard ([`SizeClasses::new_in`]) rather than being
+    /// spread over the shards ([`SizeClasses::new`]). `false` for sharded, so that a `static`
+    /// made with `new` is all zeros, in `.bss`.
+    one_shard: bool,
     large: LargeCounters,
     memory: M,
 }
@@ -334,7 +482,9 @@ impl SizeClasses {
     /// taken until the first request.
     #[cfg(any(unix, target_arch = "wasm32"))]
     pub const fn new() -> SizeClasses {
-        SizeClasses::new_in(SystemMemory)
+        let mut classes = SizeClasses::new_in(SystemMemory);
+        classes.one_shard = false;
+        classes
     }
 
     /// The class that would serve `layout`: an index into [`CLASS_SIZES`], or `None` for a
@@ -382,7 +532,9 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     /// ```
     pub const fn new_in(memory: M) -> Self {
         SizeClasses {
-            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            home: Shard::new(),
+            others: [const { AtomicPtr::new(ptr::null_mut()) }; SHARDS - 1],
+            one_shard: true,
             large: LargeCounters {
                 in_use: AtomicUsize::new(0),
                 bytes_in_use: AtomicUsize::new(0),
@@ -396,21 +548,102 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         }
     }
 
-    /// Runs `f` on class `index`'s pool, holding its lock.
+    /// The calling thread's shard and its number.
     #[inline(always)]
-    fn with_class<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> R {
-        self.classes[index].with(index, &self.memory, f)
+    fn own_shard(&self) -> (usize, &Shard<M>) {
+        if SHARDS == 1 || self.one_shard {
+            return (0, &self.home);
+        }
+        let index = thread_shard();
+        if index == 0 {
+            return (0, &self.home);
+        }
+        let shard = self.others[index - 1].load(Ordering::Acquire);
+        if shard.is_null() {
+            return self.make_shard(index);
+        }
+        // SAFETY: a non-null entry points to a shard `make_shard` initialised and published
+        // (Release, read with Acquire above); it lives until `self` is dropped.
+        (index, unsafe { &*shard })
     }
 
-    /// Class `class`'s counters, or `None` if there is no such class. Allocates nothing.
+    /// Shard `index`'s first use: its memory from the source, every class empty. If the
+    /// source has no memory for it (or gives it misaligned), the thread uses the home shard.
+    #[cold]
+    #[inline(never)]
+    fn make_shard(&self, index: usize) -> (usize, &Shard<M>) {
+        let bytes = size_of::<Shard<M>>();
+        let Some(memory) = self.memory.clone().acquire(bytes) else {
+            return (0, &self.home);
+        };
+        let shard: *mut Shard<M> = memory.as_ptr().cast();
+        if !shard.is_aligned() {
+            // SAFETY: the pair just came from `acquire`, and nothing uses it.
+            unsafe { self.memory.clone().release(memory, bytes) };
+            return (0, &self.home);
+        }
+        for class in 0..CLASS_COUNT {
+            // SAFETY: `shard` is aligned and `bytes` long, ours alone until published; each
+            // class is written in place (a whole shard is too big to build on the stack).
+            unsafe {
+                ptr::addr_of_mut!((*shard).classes[class]).write(Class(SpinLock::new(None)));
+            }
+        }
+        match self.others[index - 1].compare_exchange(
+            ptr::null_mut(),
+            shard,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: initialised above; from now on it lives until `self` is dropped.
+            Ok(_) => (index, unsafe { &*shard }),
+            Err(theirs) => {
+                // Another thread dealt the same number made it first: use theirs. Ours holds
+                // no pool yet, so giving its memory back is all there is to do.
+                // SAFETY: the pair from `acquire` above, never published.
+                unsafe { self.memory.clone().release(memory, bytes) };
+                // SAFETY: as in `own_shard`.
+                (index, unsafe { &*theirs })
+            }
+        }
+    }
+
+    /// Every shard made so far, with its number: the home shard first.
+    fn numbered_shards(&self) -> impl Iterator<Item = (usize, &Shard<M>)> + '_ {
+        let others = self.others.iter().enumerate().filter_map(|(index, shard)| {
+            let shard = shard.load(Ordering::Acquire);
+            // SAFETY: as in `own_shard`.
+            (!shard.is_null()).then(|| (index + 1, unsafe { &*shard }))
+        });
+        core::iter::once((0, &self.home)).chain(others)
+    }
+
+    /// Every shard made so far, the home shard first.
+    fn shards(&self) -> impl Iterator<Item = &Shard<M>> + '_ {
+        self.numbered_shards().map(|(_, shard)| shard)
+    }
+
+    /// Class `class`'s counters, or `None` if there is no such class: the sums over every
+    /// shard (so `peak_in_use` is the sum of each shard's peak, at least the real peak when
+    /// several threads allocate). Allocates nothing.
     pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
-        self.classes.get(class)?;
-        Some(self.with_class(class, |pool| ClassStats {
-            block_size: pool.block_size(),
-            regions: pool.region_count(),
-            capacity: pool.capacity(),
-            stats: pool.stats(),
-        }))
+        if class >= CLASS_COUNT {
+            return None;
+        }
+        let mut sum = ClassStats {
+            block_size: CLASS_SIZES[class],
+            regions: 0,
+            capacity: 0,
+            stats: PoolStats::default(),
+        };
+        for shard in self.shards() {
+            shard.classes[class].with_existing(|pool| {
+                sum.regions += pool.regions().count();
+                sum.capacity += pool.capacity();
+                add_stats(&mut sum.stats, pool.stats());
+            });
+        }
+        Some(sum)
     }
 
     /// The counters of large blocks and of `realloc`. Allocates nothing.
@@ -430,16 +663,25 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     /// Copies the layouts of class `class`'s regions (in creation order) into `out` and
     /// returns how many regions the class has (which may be more than `out` holds).
     /// Allocates nothing.
+    ///
+    /// With several shards (threads), the regions of the home shard come first, then each
+    /// other shard's in turn.
     pub fn class_regions(&self, class: usize, out: &mut [RegionLayout]) -> usize {
         if class >= CLASS_COUNT {
             return 0;
         }
-        self.with_class(class, |pool| {
-            for (slot, region) in out.iter_mut().zip(pool.regions()) {
-                *slot = region.layout();
-            }
-            pool.region_count()
-        })
+        let mut count = 0;
+        for shard in self.shards() {
+            shard.classes[class].with_existing(|pool| {
+                for region in pool.regions() {
+                    if let Some(slot) = out.get_mut(count) {
+                        *slot = region.layout();
+                    }
+                    count += 1;
+                }
+            });
+        }
+        count
     }
 
     /// Copies the state of each block of region `region` of class `class` into `out`, one
@@ -449,15 +691,23 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         if class >= CLASS_COUNT {
             return 0;
         }
-        self.with_class(class, |pool| {
-            let Some(region) = pool.regions().nth(region) else {
-                return 0;
-            };
-            for (slot, block) in out.iter_mut().zip(region.blocks()) {
-                *slot = block.state as u8;
+        let mut skip = region;
+        for shard in self.shards() {
+            let found = shard.classes[class].with_existing(|pool| {
+                let Some(region) = pool.regions().nth(skip) else {
+                    skip -= pool.regions().count();
+                    return None;
+                };
+                for (slot, block) in out.iter_mut().zip(region.blocks()) {
+                    *slot = block.state as u8;
+                }
+                Some(region.block_count())
+            });
+            if let Some(Some(count)) = found {
+                return count;
             }
-            region.block_count()
-        })
+        }
+        0
     }
 
     /// How many bytes of a block handed out for `layout` are usable: its class's block size,
@@ -533,8 +783,8 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
-            Some(class) => self
-                .with_class(class, GrowingPool::alloc)
+            Some(class) => self.own_shard().1.classes[class]
+                .with(class, &self.memory, GrowingPool::alloc)
                 .map_or(ptr::null_mut(), NonNull::as_ptr),
             None => self.alloc_large(layout),
         }
@@ -547,7 +797,12 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
                 if let Some(block) = NonNull::new(block) {
                     // A refused free (not a block of this class in use) changes nothing and
                     // is counted in the class's `rejected` counters.
-                    let _ = self.with_class(class, |pool| pool.free(block));
+                    let (own, shard) = self.own_shard();
+                    let freed = shard.classes[class]
+                        .with(class, &self.memory, |pool| pool.free_if_in_regions(block));
+                    if freed.is_none() {
+                        self.dealloc_elsewhere(own, class, block);
+                    }
                 }
             }
             // SAFETY: the caller passes a block this allocator returned for `layout`; a
@@ -582,6 +837,47 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
             self.large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
         }
         moved
+    }
+}
+
+impl<M: MemorySource + Clone> SizeClasses<M> {
+    /// A block that is in none of the calling thread's shard's regions of its class: another
+    /// thread's shard allocated it (a block handed between threads), or it is no block of
+    /// this allocator at all, refused and counted in the caller's shard.
+    #[cold]
+    #[inline(never)]
+    fn dealloc_elsewhere(&self, own: usize, class: usize, block: NonNull<u8>) {
+        for (index, shard) in self.numbered_shards() {
+            if index == own {
+                continue;
+            }
+            let freed = shard.classes[class].with_existing(|pool| pool.free_if_in_regions(block));
+            if let Some(Some(_)) = freed {
+                // Freed there, or refused and counted there (inside that shard's region).
+                return;
+            }
+        }
+        let (_, shard) = self.own_shard();
+        shard.classes[class].with(class, &self.memory, |pool| pool.refuse_foreign(block));
+    }
+}
+
+impl<M: MemorySource + Clone> Drop for SizeClasses<M> {
+    fn drop(&mut self) {
+        for shard in &mut self.others {
+            let shard = *shard.get_mut();
+            if let Some(memory) = NonNull::new(shard) {
+                // SAFETY: a shard `make_shard` made from `acquire(size_of::<Shard>())`; no
+                // `&self` is left, so nothing uses it: its pools give their regions back as
+                // they drop, then its own memory goes back.
+                unsafe {
+                    ptr::drop_in_place(shard);
+                    self.memory
+                        .clone()
+                        .release(memory.cast(), size_of::<Shard<M>>());
+                }
+            }
+        }
     }
 }
 

@@ -221,3 +221,75 @@ fn the_memory_map_is_copied_out_without_allocating() {
         (1, 2, 3)
     );
 }
+
+/// A block's pointer, handed from the thread that allocated it to another.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy)]
+struct Handed(*mut u8);
+
+// SAFETY: the tests hand each block to exactly one other thread, which alone uses it then.
+#[cfg(not(target_arch = "wasm32"))]
+unsafe impl Send for Handed {}
+#[cfg(not(target_arch = "wasm32"))]
+// SAFETY: shared only to be read (the pointer itself), never written through by two threads.
+unsafe impl Sync for Handed {}
+
+/// Native only (wasm32 here is one thread): blocks allocated by one thread are freed by
+/// another (each thread allocates from its own shard), and a second free of such a block is
+/// refused and counted once, wherever it was allocated.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn blocks_freed_by_another_thread_go_back_to_their_own_shard() {
+    let allocator = SizeClasses::new();
+    let per_thread = if cfg!(miri) { 20 } else { 2000 };
+    let sizes = [24, 100, 3000, 70_000];
+    // Each thread allocates its blocks and hands their addresses over.
+    let handed: Vec<Vec<(Handed, usize)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let allocator = &allocator;
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            let size = sizes[i % sizes.len()];
+                            // SAFETY: a non-zero size.
+                            let block = unsafe { allocator.alloc(layout(size, 8)) };
+                            assert!(!block.is_null());
+                            fill(block, size.min(64));
+                            (Handed(block), size)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // Each thread frees the other's blocks, at the same time.
+    std::thread::scope(|scope| {
+        for blocks in handed.iter().rev() {
+            let allocator = &allocator;
+            scope.spawn(move || {
+                for &(Handed(block), size) in blocks {
+                    assert!(holds(block, size.min(64)));
+                    // SAFETY: allocated by `allocator` with this layout, freed once.
+                    unsafe { allocator.dealloc(block, layout(size, 8)) };
+                }
+            });
+        }
+    });
+    for &size in &sizes {
+        let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!(stats.in_use, 0, "size {size}");
+        assert_eq!(stats.total_frees, stats.total_allocs, "size {size}");
+        assert_eq!(stats.rejected.total(), 0, "size {size}");
+    }
+    // A second free of a block another thread allocated: refused once, nothing changed.
+    let (Handed(block), size) = handed[0][0];
+    let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+    // SAFETY: a deliberate double free, which the classes refuse.
+    unsafe { allocator.dealloc(block, layout(size, 8)) };
+    let stats = allocator.class_stats(class).unwrap().stats;
+    assert_eq!((stats.in_use, stats.rejected.double_free), (0, 1));
+    assert_eq!(stats.rejected.total(), 1);
+}
