@@ -75,6 +75,11 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory> {
     by_address: [RegionSpan; MAX_REGIONS],
     /// Bit `k` set: region `k` may have a block to hand out.
     with_room: u64,
+    /// A region with at least this many bytes of blocks gives its memory back when its last
+    /// block in use is freed (`usize::MAX`: never, the default; `SizeClasses` sets it).
+    decommit_from: usize,
+    /// Regions that gave their memory back so.
+    decommits: u64,
     stats: PoolStats,
 }
 
@@ -176,6 +181,8 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 region: 0,
             }; MAX_REGIONS],
             with_room: 0,
+            decommit_from: usize::MAX,
+            decommits: 0,
             stats: PoolStats {
                 in_use: 0,
                 peak_in_use: 0,
@@ -322,6 +329,11 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 self.with_room |= 1 << k;
                 self.stats.in_use -= 1;
                 self.stats.total_frees += 1;
+                if pool.in_use() == 0
+                    && pool.block_count() * pool.block_size() >= self.decommit_from
+                {
+                    self.decommit_region(k);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -334,6 +346,36 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 Err(self.globalise(k, error))
             }
         }
+    }
+
+    /// Region `k`'s last block in use was just freed: its memory goes back to the source.
+    #[cold]
+    #[inline(never)]
+    fn decommit_region(&mut self, k: usize) {
+        if let Some(pool) = &mut self.regions[k] {
+            if pool.decommit_if_unused() {
+                self.decommits += 1;
+            }
+        }
+    }
+
+    /// From now on, a region with at least `bytes` bytes of blocks gives its memory back to
+    /// the source (keeping its addresses) as soon as none of its blocks is in use.
+    pub(crate) fn decommit_empty_regions_from(&mut self, bytes: usize) {
+        self.decommit_from = bytes;
+    }
+
+    /// How many times a region gave its memory back.
+    pub(crate) fn decommits(&self) -> u64 {
+        self.decommits
+    }
+
+    /// Bytes of blocks that may be resident: in each region, those up to its first block
+    /// never used (since its creation or its last decommit).
+    pub(crate) fn touched_bytes(&self) -> usize {
+        self.regions()
+            .map(|pool| pool.next_never_used() * pool.block_size())
+            .sum()
     }
 
     /// Turns a region's block index in `error` into the pool-wide one.

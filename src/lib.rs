@@ -182,7 +182,8 @@ pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
 #[cfg(target_has_atomic = "64")]
 pub use size_classes::{
-    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS, SHARDS,
+    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, DECOMMIT_FROM, LARGEST_CLASS,
+    SHARDS,
 };
 #[cfg(all(target_has_atomic = "64", not(loom)))]
 pub use sync_pool::SyncPool;

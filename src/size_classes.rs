@@ -33,6 +33,10 @@ const FIRST_REGION_BYTES: usize = 60 * 1024;
 /// The fewest blocks in a class's first region.
 const MIN_FIRST_COUNT: usize = 4;
 
+/// A class's region with at least this many bytes of blocks gives its memory back to the
+/// system (`madvise`, natively) when its last block in use is freed. See *Memory given back*.
+pub const DECOMMIT_FROM: usize = 128 * 1024;
+
 /// Class for a size of `1 + 8·(k − 1) ..= 8·k` bytes, for sizes up to 1024: one load.
 const SMALL_CLASS: [u8; 129] = small_class_table();
 
@@ -296,8 +300,10 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
     let layout = Layout::from_size_align(size, class_align(index))
         .expect("class sizes are powers of two times small odd numbers: valid layouts");
     let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
-    GrowingPool::with_layout_in(layout, first_count, memory)
-        .expect("class sizes and counts are not zero")
+    let mut pool = GrowingPool::with_layout_in(layout, first_count, memory)
+        .expect("class sizes and counts are not zero");
+    pool.decommit_empty_regions_from(DECOMMIT_FROM);
+    pool
 }
 
 /// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 1 MiB, and
@@ -644,6 +650,52 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             });
         }
         Some(sum)
+    }
+
+    /// Bytes of memory the allocator may hold resident: in every class's regions, the blocks
+    /// handed out at least once since the region was made or last gave its memory back (a
+    /// block never handed out was never touched), plus the large blocks in use. An upper
+    /// bound of what the classes cost in RAM, without asking the system. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::{GlobalAlloc, Layout};
+    /// use memory_pool::SizeClasses;
+    ///
+    /// let allocator = SizeClasses::new();
+    /// let layout = Layout::from_size_align(100_000, 8).unwrap(); // the 128 KiB class
+    /// // SAFETY: non-zero sizes; each block freed once, with its layout.
+    /// let blocks: Vec<_> = (0..10).map(|_| unsafe { allocator.alloc(layout) }).collect();
+    /// assert!(allocator.touched_bytes() >= 10 * 131_072);
+    /// for block in blocks {
+    ///     unsafe { allocator.dealloc(block, layout) };
+    /// }
+    /// # #[cfg(all(unix, not(miri)))]
+    /// assert_eq!(allocator.touched_bytes(), 0); // every region of 128 KiB or more went back
+    /// ```
+    pub fn touched_bytes(&self) -> usize {
+        let mut bytes = self.large.bytes_in_use.load(Ordering::Relaxed);
+        for shard in self.shards() {
+            for class in &shard.classes {
+                bytes += class
+                    .with_existing(|pool| pool.touched_bytes())
+                    .unwrap_or(0);
+            }
+        }
+        bytes
+    }
+
+    /// How many times a class's region gave its memory back to the system (see *Memory given
+    /// back*). Allocates nothing.
+    pub fn decommits(&self) -> u64 {
+        let mut decommits = 0;
+        for shard in self.shards() {
+            for class in &shard.classes {
+                decommits += class.with_existing(|pool| pool.decommits()).unwrap_or(0);
+            }
+        }
+        decommits
     }
 
     /// The counters of large blocks and of `realloc`. Allocates nothing.

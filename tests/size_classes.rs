@@ -293,3 +293,62 @@ fn blocks_freed_by_another_thread_go_back_to_their_own_shard() {
     assert_eq!((stats.in_use, stats.rejected.double_free), (0, 1));
     assert_eq!(stats.rejected.total(), 1);
 }
+
+/// Memory given back: once every block of a region of `DECOMMIT_FROM` bytes or more is free,
+/// the region's memory goes back to the system (its addresses kept), so after a program frees
+/// everything the allocator holds no more than its small classes' first regions.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn freeing_everything_gives_the_large_regions_memory_back() {
+    let allocator = SizeClasses::new();
+    let count = if cfg!(miri) { 6 } else { 60 };
+    let sizes = [40_000, 100_000, 300_000, 900_000];
+    let blocks: Vec<(*mut u8, usize)> = (0..count)
+        .map(|i| {
+            let size = sizes[i % sizes.len()];
+            // SAFETY: a non-zero size.
+            let block = unsafe { allocator.alloc(layout(size, 8)) };
+            assert!(!block.is_null());
+            // Every page written, so every page is resident.
+            for offset in (0..size).step_by(4096) {
+                // SAFETY: inside the block, ours.
+                unsafe { block.add(offset).write(1) };
+            }
+            (block, size)
+        })
+        .collect();
+    let held: usize = blocks
+        .iter()
+        .map(|&(_, size)| CLASS_SIZES[SizeClasses::class_for(layout(size, 8)).unwrap()])
+        .sum();
+    assert!(allocator.touched_bytes() >= held);
+    for (block, size) in blocks {
+        // SAFETY: allocated above with this layout, freed once.
+        unsafe { allocator.dealloc(block, layout(size, 8)) };
+    }
+    // Every region of these classes is at least 4 blocks of 40 KB: 160 KB, past DECOMMIT_FROM.
+    assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000);
+    if cfg!(all(unix, not(miri))) {
+        assert_eq!(allocator.touched_bytes(), 0);
+        assert!(allocator.decommits() >= sizes.len() as u64);
+        // The regions are still there, their blocks never used again, and serve as before.
+        let class = SizeClasses::class_for(layout(100_000, 8)).unwrap();
+        let mut states = [0u8; 4];
+        allocator.class_block_states(class, 0, &mut states);
+        assert_eq!(states, [BlockState::NeverUsed as u8; 4]);
+        // SAFETY: a non-zero size; freed once.
+        unsafe {
+            let block = allocator.alloc(layout(100_000, 8));
+            fill(block, 100_000);
+            assert!(holds(block, 100_000));
+            allocator.dealloc(block, layout(100_000, 8));
+        }
+    } else {
+        // wasm32's linear memory cannot shrink, and Miri has no madvise: the memory stays.
+        assert_eq!(allocator.decommits(), 0);
+    }
+    for class in 0..CLASS_SIZES.len() {
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
+    }
+}

@@ -12,7 +12,9 @@
 //! layout (the smallest that is big enough and aligned enough), that large blocks are whole
 //! pages aligned to a page and anything aligned to more is refused with null, when a class's
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
-//! when `realloc` keeps a block in place (same class, or the same number of pages), every
+//! that a region of `DECOMMIT_FROM` bytes of blocks or more gives its memory back when its
+//! last block in use is freed (its blocks then read as never used), when `realloc` keeps a
+//! block in place (same class, or the same number of pages), every
 //! counter of [`SizeClasses::class_stats`] and [`SizeClasses::large_stats`]. It checks that
 //! every block is aligned, inside its class's regions, in use there, and overlaps no other
 //! live block; that `alloc_zeroed` is zeroed, `realloc` keeps the bytes both sizes share,
@@ -50,7 +52,7 @@ mod common;
 use common::{all_bytes_are, PATTERN_SPAN};
 use memory_pool::{
     BlockState, ClassStats, LargeStats, PoolStats, RegionLayout, SizeClasses, CLASS_COUNT,
-    CLASS_SIZES, LARGEST_CLASS, MAX_REGIONS,
+    CLASS_SIZES, DECOMMIT_FROM, LARGEST_CLASS, MAX_REGIONS,
 };
 
 /// Large blocks are whole pages of this size, and aligned to it.
@@ -663,7 +665,19 @@ impl<'a> Model<'a> {
                 stats.in_use -= 1;
                 stats.total_frees += 1;
                 if let Some((region, index)) = self.locate(class, block.ptr.addr()) {
-                    self.check_state(class, region, index, BlockState::Free);
+                    // A region of `DECOMMIT_FROM` bytes of blocks or more whose last block in
+                    // use this was gives its memory back, and starts over never used.
+                    let layout = self.regions(class)[region];
+                    let emptied = !self.live.values().any(|other| {
+                        other.class == Some(class)
+                            && self.locate(class, other.ptr.addr()).map(|(k, _)| k) == Some(region)
+                    });
+                    let state = if emptied && layout.count * layout.stride >= DECOMMIT_FROM {
+                        BlockState::NeverUsed
+                    } else {
+                        BlockState::Free
+                    };
+                    self.check_state(class, region, index, state);
                 } else {
                     panic!("freed block {:p} left its class", block.ptr);
                 }

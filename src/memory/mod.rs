@@ -70,6 +70,20 @@ pub unsafe trait MemorySource {
     /// `region` and `size` must be exactly a pair returned by `acquire` on this source, and
     /// the region must not be used, or released again, afterwards.
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize);
+
+    /// Gives the memory behind a whole region back to the system but keeps its addresses:
+    /// afterwards its bytes read as zero, as if just acquired, and touching them takes memory
+    /// again. Returns whether it did; if not, nothing changed. The default does nothing and
+    /// says `false` (a buffer of yours, or wasm32's linear memory, which cannot shrink).
+    ///
+    /// # Safety
+    ///
+    /// `region` and `size` are a pair that `acquire` returned on this source, not released,
+    /// and nothing uses the region's bytes (whatever they held is lost).
+    unsafe fn decommit(&mut self, region: NonNull<u8>, size: usize) -> bool {
+        let _ = (region, size);
+        false
+    }
 }
 
 /// The operating system's memory: `mmap` on Unix, `memory.grow` on wasm32.
@@ -91,5 +105,10 @@ unsafe impl MemorySource for SystemMemory {
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize) {
         // SAFETY: the caller passes back a pair that `acquire` returned, exactly once.
         unsafe { system::release(region, size) }
+    }
+
+    unsafe fn decommit(&mut self, region: NonNull<u8>, size: usize) -> bool {
+        // SAFETY: the caller passes bytes of a live region of ours that nothing uses.
+        unsafe { system::decommit(region, size) }
     }
 }
