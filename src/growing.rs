@@ -348,11 +348,33 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
         }
     }
 
-    /// Region `k`'s last block in use was just freed: its memory goes back to the source.
+    /// Region `k`'s last block in use was just freed. If another region (of at least
+    /// `decommit_from` bytes) is already empty with its memory kept, the larger of the two
+    /// gives its memory back to the source; otherwise `k` is kept as the one spare.
+    ///
+    /// Why a spare: a program whose count of blocks in use goes up and down across the edge of
+    /// a region would otherwise give the region back and touch its pages afresh (a page fault
+    /// each) every time. With one empty region kept, only a swing of more than a whole region
+    /// costs anything, and when a program frees everything, all but one region per class (the
+    /// smallest empty one) give their memory back. So at most one empty region per class
+    /// stays resident, at most about half of what the class ever held.
     #[cold]
     #[inline(never)]
     fn decommit_region(&mut self, k: usize) {
-        if let Some(pool) = &mut self.regions[k] {
+        let spare = (0..self.region_count).find(|&j| {
+            j != k
+                && self.regions[j].as_ref().is_some_and(|pool| {
+                    pool.in_use() == 0
+                        && pool.next_never_used() > 0
+                        && pool.block_count() * pool.block_size() >= self.decommit_from
+                })
+        });
+        let Some(spare) = spare else {
+            return;
+        };
+        // Region `j` holds `first_count << j` blocks: the later region is the larger.
+        let larger = k.max(spare);
+        if let Some(pool) = &mut self.regions[larger] {
             if pool.decommit_if_unused() {
                 self.decommits += 1;
             }

@@ -12,8 +12,9 @@
 //! layout (the smallest that is big enough and aligned enough), that large blocks are whole
 //! pages aligned to a page and anything aligned to more is refused with null, when a class's
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
-//! that a region of `DECOMMIT_FROM` bytes of blocks or more gives its memory back when its
-//! last block in use is freed (its blocks then read as never used), when `realloc` keeps a
+//! which region of `DECOMMIT_FROM` bytes of blocks or more gives its memory back when its
+//! last block in use is freed (the larger of two empty ones; its blocks then read as never
+//! used), when `realloc` keeps a
 //! block in place (same class, or the same number of pages), every
 //! counter of [`SizeClasses::class_stats`] and [`SizeClasses::large_stats`]. It checks that
 //! every block is aligned, inside its class's regions, in use there, and overlaps no other
@@ -382,6 +383,9 @@ struct Model<'a> {
     /// Class blocks freed, most recent last (at most 64 kept).
     freed: Vec<(usize, Layout)>,
     classes: [ClassModel; CLASS_COUNT],
+    /// For each class, each region: whether it holds memory (a block was handed out since it
+    /// was made or last gave its memory back).
+    committed: Vec<Vec<bool>>,
     large: LargeStats,
     live_bytes: usize,
     next_byte: u8,
@@ -396,6 +400,7 @@ impl<'a> Model<'a> {
             live: BTreeMap::new(),
             freed: Vec::new(),
             classes: [ClassModel::default(); CLASS_COUNT],
+            committed: vec![Vec::new(); CLASS_COUNT],
             large: LargeStats::default(),
             live_bytes: 0,
             next_byte: 0,
@@ -579,6 +584,11 @@ impl<'a> Model<'a> {
                 let (region, index) = self.locate(class, addr).unwrap_or_else(|| {
                     panic!("{ptr:p} ({layout:?}) is not a block of class {class}")
                 });
+                let committed = &mut self.committed[class];
+                if committed.len() <= region {
+                    committed.resize(region + 1, false);
+                }
+                committed[region] = true;
                 self.check_state(class, region, index, BlockState::InUse);
             }
             None => {
@@ -665,14 +675,7 @@ impl<'a> Model<'a> {
                 stats.in_use -= 1;
                 stats.total_frees += 1;
                 if let Some((region, index)) = self.locate(class, block.ptr.addr()) {
-                    // A region of `DECOMMIT_FROM` bytes of blocks or more whose last block in
-                    // use this was gives its memory back, and starts over never used.
-                    let layout = self.regions(class)[region];
-                    let emptied = !self.live.values().any(|other| {
-                        other.class == Some(class)
-                            && self.locate(class, other.ptr.addr()).map(|(k, _)| k) == Some(region)
-                    });
-                    let state = if emptied && layout.count * layout.stride >= DECOMMIT_FROM {
+                    let state = if self.decommits_on_free(class, region) {
                         BlockState::NeverUsed
                     } else {
                         BlockState::Free
@@ -693,6 +696,43 @@ impl<'a> Model<'a> {
                 large.total_frees += 1;
             }
         }
+    }
+
+    /// A block of region `region` of class `class` was just freed (and is no longer in
+    /// `live`): whether that region gives its memory back now. The rule: a region of
+    /// `DECOMMIT_FROM` bytes of blocks or more whose last block in use this was is kept as the
+    /// class's one spare, unless another such region is already an empty spare with its
+    /// memory: then the later (larger) of the two gives its memory back and starts over never
+    /// used.
+    fn decommits_on_free(&mut self, class: usize, region: usize) -> bool {
+        let regions = self.regions(class);
+        let mut in_use = vec![0usize; regions.len()];
+        for other in self.live.values() {
+            if other.class == Some(class) {
+                let addr = other.ptr.addr();
+                // Its region: the one whose blocks span the address (the live block is one).
+                if let Some(k) = regions
+                    .iter()
+                    .position(|r| addr >= r.blocks && addr < r.blocks + r.stride * r.count)
+                {
+                    in_use[k] += 1;
+                }
+            }
+        }
+        let big = |k: usize| regions[k].count * regions[k].stride >= DECOMMIT_FROM;
+        let committed = &mut self.committed[class];
+        committed.resize(regions.len(), false);
+        if in_use[region] != 0 || !big(region) {
+            return false;
+        }
+        let Some(spare) =
+            (0..regions.len()).find(|&j| j != region && committed[j] && in_use[j] == 0 && big(j))
+        else {
+            return false;
+        };
+        let larger = region.max(spare);
+        committed[larger] = false;
+        larger == region
     }
 
     fn dealloc_all(&mut self, reversed: bool) {
