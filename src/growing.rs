@@ -348,34 +348,40 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
         }
     }
 
-    /// Region `k`'s last block in use was just freed. If another region (of at least
-    /// `decommit_from` bytes) is already empty with its memory kept, the larger of the two
-    /// gives its memory back to the source; otherwise `k` is kept as the one spare.
+    /// Region `k`'s last block in use was just freed. If the pool is now mostly idle (at most
+    /// a quarter of its blocks in use), every empty region of at least `decommit_from` bytes
+    /// that still holds memory gives it back to the source, except the smallest of them,
+    /// kept as a spare.
     ///
-    /// Why a spare: a program whose count of blocks in use goes up and down across the edge of
-    /// a region would otherwise give the region back and touch its pages afresh (a page fault
-    /// each) every time. With one empty region kept, only a swing of more than a whole region
-    /// costs anything, and when a program frees everything, all but one region per class (the
-    /// smallest empty one) give their memory back. So at most one empty region per class
-    /// stays resident, at most about half of what the class ever held.
+    /// Why a quarter, as a vector shrinks only when a quarter full: a region given back is
+    /// touched afresh (a page fault per page) when the pool needs it again, which takes the
+    /// blocks in use to rise from a quarter of the capacity to what the regions below it hold
+    /// (about half, for the largest), so each page fault is paid for by many operations, not
+    /// one. Why a spare: a program that allocates and frees one large block over and over
+    /// would otherwise give its region back, and fault it in again, every time.
     #[cold]
     #[inline(never)]
     fn decommit_region(&mut self, k: usize) {
-        let spare = (0..self.region_count).find(|&j| {
-            j != k
-                && self.regions[j].as_ref().is_some_and(|pool| {
-                    pool.in_use() == 0
-                        && pool.next_never_used() > 0
-                        && pool.block_count() * pool.block_size() >= self.decommit_from
-                })
-        });
-        let Some(spare) = spare else {
+        let _ = k;
+        if self.stats.in_use * 4 > self.capacity() {
             return;
+        }
+        let decommit_from = self.decommit_from;
+        let idle = |pool: &Pool<M>| {
+            pool.in_use() == 0
+                && pool.next_never_used() > 0
+                && pool.block_count() * pool.block_size() >= decommit_from
         };
-        // Region `j` holds `first_count << j` blocks: the later region is the larger.
-        let larger = k.max(spare);
-        if let Some(pool) = &mut self.regions[larger] {
-            if pool.decommit_if_unused() {
+        // Regions in creation order grow, so the first idle one is the smallest: the spare.
+        let mut spare_kept = false;
+        for slot in &mut self.regions[..self.region_count] {
+            let Some(pool) = slot else { continue };
+            if !idle(pool) {
+                continue;
+            }
+            if !spare_kept {
+                spare_kept = true;
+            } else if pool.decommit_if_unused() {
                 self.decommits += 1;
             }
         }

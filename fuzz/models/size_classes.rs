@@ -12,9 +12,9 @@
 //! layout (the smallest that is big enough and aligned enough), that large blocks are whole
 //! pages aligned to a page and anything aligned to more is refused with null, when a class's
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
-//! which region of `DECOMMIT_FROM` bytes of blocks or more gives its memory back when its
-//! last block in use is freed (the larger of two empty ones; its blocks then read as never
-//! used), when `realloc` keeps a
+//! which regions of `DECOMMIT_FROM` bytes of blocks or more give their memory back when a
+//! class is at most a quarter in use (every empty one but the smallest; their blocks then
+//! read as never used), when `realloc` keeps a
 //! block in place (same class, or the same number of pages), every
 //! counter of [`SizeClasses::class_stats`] and [`SizeClasses::large_stats`]. It checks that
 //! every block is aligned, inside its class's regions, in use there, and overlaps no other
@@ -699,11 +699,10 @@ impl<'a> Model<'a> {
     }
 
     /// A block of region `region` of class `class` was just freed (and is no longer in
-    /// `live`): whether that region gives its memory back now. The rule: a region of
-    /// `DECOMMIT_FROM` bytes of blocks or more whose last block in use this was is kept as the
-    /// class's one spare, unless another such region is already an empty spare with its
-    /// memory: then the later (larger) of the two gives its memory back and starts over never
-    /// used.
+    /// `live`, nor counted in use): whether that region gives its memory back now. The rule:
+    /// when a free empties a region of `DECOMMIT_FROM` bytes of blocks or more and at most a
+    /// quarter of the class's blocks are in use, every empty region that big still holding
+    /// memory gives it back (and starts over never used), except the smallest, kept as a spare.
     fn decommits_on_free(&mut self, class: usize, region: usize) -> bool {
         let regions = self.regions(class);
         let mut in_use = vec![0usize; regions.len()];
@@ -720,19 +719,26 @@ impl<'a> Model<'a> {
             }
         }
         let big = |k: usize| regions[k].count * regions[k].stride >= DECOMMIT_FROM;
+        let model = self.classes[class];
         let committed = &mut self.committed[class];
         committed.resize(regions.len(), false);
-        if in_use[region] != 0 || !big(region) {
+        if in_use[region] != 0 || !big(region) || model.stats.in_use * 4 > model.capacity {
             return false;
         }
-        let Some(spare) =
-            (0..regions.len()).find(|&j| j != region && committed[j] && in_use[j] == 0 && big(j))
-        else {
-            return false;
-        };
-        let larger = region.max(spare);
-        committed[larger] = false;
-        larger == region
+        let mut spare_kept = false;
+        let mut decommitted = false;
+        for k in 0..regions.len() {
+            if !(committed[k] && in_use[k] == 0 && big(k)) {
+                continue;
+            }
+            if !spare_kept {
+                spare_kept = true;
+            } else {
+                committed[k] = false;
+                decommitted |= k == region;
+            }
+        }
+        decommitted
     }
 
     fn dealloc_all(&mut self, reversed: bool) {
