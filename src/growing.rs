@@ -389,17 +389,23 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
 
     /// From now on, a region with at least `bytes` bytes of blocks gives its memory back to
     /// the source (keeping its addresses) as soon as none of its blocks is in use.
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
     pub(crate) fn decommit_empty_regions_from(&mut self, bytes: usize) {
         self.decommit_from = bytes;
     }
 
     /// How many times a region gave its memory back.
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
     pub(crate) fn decommits(&self) -> u64 {
         self.decommits
     }
 
     /// Bytes of blocks that may be resident: in each region, those up to its first block
     /// never used (since its creation or its last decommit).
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
     pub(crate) fn touched_bytes(&self) -> usize {
         self.regions()
             .map(|pool| pool.next_never_used() * pool.block_size())

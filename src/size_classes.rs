@@ -393,6 +393,29 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// choosing it costs nothing. [`SizeClasses::new_in`] (a memory source of your own, maybe a
 /// small buffer) also keeps to one shard.
 ///
+/// # Memory given back
+///
+/// A pool never gives a block back to the system: a freed block waits for the next request
+/// of its class. That is what makes a class fast, and what would keep a program that once
+/// held a gigabyte at a gigabyte of RAM after it freed everything. So a class's region whose
+/// blocks are all free gives its memory back, keeping its addresses (natively
+/// `madvise(MADV_DONTNEED)`: the kernel takes the pages now, and they read as zero when next
+/// touched, so the region starts over with every block never used). The policy:
+///
+/// - only regions of at least [`DECOMMIT_FROM`] (128 KiB) of blocks: the first regions of the
+///   small classes (60 KiB) are kept, so a program freeing and allocating small blocks never
+///   pays a system call for it;
+/// - only when the class is at most a quarter in use, as a vector shrinks only when a quarter
+///   full: the region given back is needed again only after the blocks in use have about
+///   doubled, so its page faults are paid for by many operations, not one;
+/// - never the smallest such empty region of the class: it is kept as a spare, so that one
+///   large block allocated and freed over and over costs no system call.
+///
+/// [`SizeClasses::touched_bytes`] says how much the classes may hold resident,
+/// [`SizeClasses::decommits`] how often a region went back. On wasm32 linear memory cannot
+/// shrink, and over a [`MemorySource`] of your own (a buffer) nothing is given back (its
+/// [`MemorySource::decommit`] says no): the memory stays, as before.
+///
 /// # Looking inside
 ///
 /// [`SizeClasses::class_stats`], [`SizeClasses::large_stats`],

@@ -327,7 +327,7 @@ fn freeing_everything_gives_the_large_regions_memory_back() {
         unsafe { allocator.dealloc(block, layout(size, 8)) };
     }
     // Every region of these classes is at least 4 blocks of 40 KB: 160 KB, past DECOMMIT_FROM.
-    assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000);
+    const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
     if cfg!(all(unix, not(miri))) {
         // Each class keeps its smallest empty region (4 blocks) as a spare; the others went.
         let spares: usize = sizes
