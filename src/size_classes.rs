@@ -823,6 +823,42 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         block.as_ptr()
     }
 
+    /// A large block resized to another large size by the memory source itself (`mremap`
+    /// natively: the pages move, nothing is copied), or `None` if the source cannot (wasm32,
+    /// a buffer of yours) and the block is as it was. Counted as a moved `realloc`: a large
+    /// block allocated, then the old one freed.
+    ///
+    /// # Safety
+    ///
+    /// `block` was returned for `layout`, large, and is in use; on `Some` it is not used
+    /// again.
+    #[cold]
+    unsafe fn resize_large(
+        &self,
+        block: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<*mut u8> {
+        let old_bytes = layout.size().next_multiple_of(PAGE_SIZE);
+        let new_bytes = new_size.checked_next_multiple_of(PAGE_SIZE)?;
+        let block = NonNull::new(block)?;
+        // SAFETY: a large block is exactly the pair `acquire(old_bytes)` (or an earlier
+        // resize) returned; the caller gives it up if this succeeds.
+        let moved = unsafe { self.memory.clone().resize(block, old_bytes, new_bytes)? };
+        // A resized region is aligned as the old one was, up to a page (the trait's promise),
+        // and the old one was aligned for the layout, which asks at most a page.
+        debug_assert_eq!(moved.as_ptr().addr() % layout.align(), 0);
+        let large = &self.large;
+        // Counted as the copying path counts: the new block allocated, then the old freed.
+        let now = large.bytes_in_use.fetch_add(new_bytes, Ordering::Relaxed) + new_bytes;
+        large.peak_bytes_in_use.fetch_max(now, Ordering::Relaxed);
+        large.bytes_in_use.fetch_sub(old_bytes, Ordering::Relaxed);
+        large.total_allocs.fetch_add(1, Ordering::Relaxed);
+        large.total_frees.fetch_add(1, Ordering::Relaxed);
+        large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
+        Some(moved.as_ptr())
+    }
+
     /// Gives a large block's pages back.
     ///
     /// # Safety
@@ -900,6 +936,12 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
         if stays {
             self.large.reallocs_in_place.fetch_add(1, Ordering::Relaxed);
             return block;
+        }
+        if class_of(layout).is_none() && class_of(new_layout).is_none() {
+            // SAFETY: the caller's block, allocated large with `layout`.
+            if let Some(moved) = unsafe { self.resize_large(block, layout, new_size) } {
+                return moved;
+            }
         }
         // SAFETY: `new_layout` has a non-zero size (the caller's contract for `realloc`).
         let moved = unsafe { self.alloc(new_layout) };

@@ -357,3 +357,37 @@ fn freeing_everything_gives_the_large_regions_memory_back() {
         assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
     }
 }
+
+/// A large block resized to another large size keeps its bytes; natively (Linux) the pages
+/// are moved by `mremap`, not copied, and the counters read as for any moved `realloc`.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn large_realloc_to_other_pages_keeps_the_bytes() {
+    let allocator = SizeClasses::new();
+    // SAFETY: non-zero sizes; the block is passed back with the layout it has now.
+    unsafe {
+        let block = allocator.alloc(layout(1_500_000, 4096));
+        fill(block, 1_500_000);
+        let grown = allocator.realloc(block, layout(1_500_000, 4096), 6_000_000);
+        assert!(!grown.is_null());
+        assert_eq!(grown.addr() % 4096, 0);
+        assert!(holds(grown, 1_500_000));
+        fill(grown, 6_000_000);
+        let shrunk = allocator.realloc(grown, layout(6_000_000, 4096), 2_000_000);
+        assert!(holds(shrunk, 2_000_000));
+        allocator.dealloc(shrunk, layout(2_000_000, 4096));
+    }
+    let large = allocator.large_stats();
+    assert_eq!(
+        (
+            large.in_use,
+            large.bytes_in_use,
+            large.total_allocs,
+            large.total_frees
+        ),
+        (0, 0, 3, 3)
+    );
+    assert_eq!(large.reallocs_moved, 2);
+    // Counted as alloc-then-free: at the shrink, 6 MB and 2 MB were both "in use".
+    assert_eq!(large.peak_bytes_in_use, 6_000_640 + 2_002_944);
+}

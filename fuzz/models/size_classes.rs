@@ -800,6 +800,9 @@ impl<'a> Model<'a> {
             }
             Some(expected) => {
                 assert!(!ptr.is_null(), "realloc to {new_layout:?} refused");
+                // Out of the live blocks first: a large block resized by the system (`mremap`)
+                // may keep its address, and the new block may overlap only the old one.
+                let old = self.live.remove(&addr).expect("a live block");
                 let mut block = self.allocated(ptr, new_layout, expected);
                 block.contents = old.contents.clone();
                 block.keep(kept);
@@ -807,7 +810,6 @@ impl<'a> Model<'a> {
                 self.next_byte = self.next_byte.wrapping_add(1);
                 let [_, (tail, tail_len)] = spans(new_size);
                 block.write(tail, tail + tail_len, self.next_byte);
-                let old = self.live.remove(&addr).expect("a live block");
                 self.freed_block(&old);
                 self.large.reallocs_moved += 1;
                 self.live.insert(ptr.addr(), block);

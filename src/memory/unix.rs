@@ -93,6 +93,35 @@ pub(crate) unsafe fn decommit(region: NonNull<u8>, size: usize) -> bool {
     result == 0
 }
 
+/// Resizes a region of [`acquire`] with `mremap`, letting the kernel move it: its pages move
+/// to the new address without a copy, and pages added read as zero. `None` if the kernel
+/// refused; the region is then as it was.
+///
+/// # Safety
+///
+/// `region` and `old_size` are one live mapping of ours; on `Some`, it is not used again.
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) unsafe fn resize(
+    region: NonNull<u8>,
+    old_size: usize,
+    new_size: usize,
+) -> Option<NonNull<u8>> {
+    // SAFETY: one whole mapping of ours; MREMAP_MAYMOVE lets the kernel pick the new place,
+    // and on failure it leaves the old mapping untouched.
+    let moved = unsafe {
+        libc::mremap(
+            region.as_ptr().cast(),
+            old_size,
+            new_size,
+            libc::MREMAP_MAYMOVE,
+        )
+    };
+    if moved == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(moved.cast())
+}
+
 /// Under Miri (no `madvise`): never.
 #[cfg(miri)]
 pub(crate) unsafe fn decommit(_region: NonNull<u8>, _size: usize) -> bool {
