@@ -195,14 +195,27 @@ pub const SHARDS: usize = 1;
 
 /// One full ladder of classes, each behind its own lock. A [`SizeClasses`] has one inline
 /// (its *home* shard) and up to [`SHARDS`]` − 1` more, made when a thread first needs one.
+///
+/// Aligned to 128 bytes (two cache lines, what x86-64 prefetches together) so that no cache
+/// line holds both a shard's words, written by its threads, and anything another thread
+/// reads on every call (the home shard sits inside the allocator, next to `others`).
+#[repr(align(128))]
 struct Shard<M: MemorySource + Clone> {
     classes: [Class<M>; CLASS_COUNT],
+    /// The shard's `realloc` counters ([`LargeStats`] sums them). Per shard, not per
+    /// allocator: one counter bumped by every thread's `realloc` would bounce its cache line
+    /// between the processors on every call (measured: two threads on talc's workload then
+    /// did 1.25 times the actions of one, against 2.2 times for glibc).
+    reallocs_in_place: AtomicU64,
+    reallocs_moved: AtomicU64,
 }
 
 impl<M: MemorySource + Clone> Shard<M> {
     const fn new() -> Self {
         Shard {
             classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            reallocs_in_place: AtomicU64::new(0),
+            reallocs_moved: AtomicU64::new(0),
         }
     }
 }
@@ -470,8 +483,6 @@ struct LargeCounters {
     peak_bytes_in_use: AtomicUsize,
     total_allocs: AtomicU64,
     total_frees: AtomicU64,
-    reallocs_in_place: AtomicU64,
-    reallocs_moved: AtomicU64,
 }
 
 /// One size class as [`SizeClasses::class_stats`] sees it.
@@ -571,8 +582,6 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
                 peak_bytes_in_use: AtomicUsize::new(0),
                 total_allocs: AtomicU64::new(0),
                 total_frees: AtomicU64::new(0),
-                reallocs_in_place: AtomicU64::new(0),
-                reallocs_moved: AtomicU64::new(0),
             },
             memory,
         }
@@ -618,6 +627,11 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             unsafe {
                 ptr::addr_of_mut!((*shard).classes[class]).write(Class(SpinLock::new(None)));
             }
+        }
+        // SAFETY: as above, for the two counters.
+        unsafe {
+            ptr::addr_of_mut!((*shard).reallocs_in_place).write(AtomicU64::new(0));
+            ptr::addr_of_mut!((*shard).reallocs_moved).write(AtomicU64::new(0));
         }
         match self.others[index - 1].compare_exchange(
             ptr::null_mut(),
@@ -732,8 +746,14 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             peak_bytes_in_use: large.peak_bytes_in_use.load(Ordering::Relaxed),
             total_allocs: large.total_allocs.load(Ordering::Relaxed),
             total_frees: large.total_frees.load(Ordering::Relaxed),
-            reallocs_in_place: large.reallocs_in_place.load(Ordering::Relaxed),
-            reallocs_moved: large.reallocs_moved.load(Ordering::Relaxed),
+            reallocs_in_place: self
+                .shards()
+                .map(|shard| shard.reallocs_in_place.load(Ordering::Relaxed))
+                .sum(),
+            reallocs_moved: self
+                .shards()
+                .map(|shard| shard.reallocs_moved.load(Ordering::Relaxed))
+                .sum(),
         }
     }
 
@@ -855,7 +875,10 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         large.bytes_in_use.fetch_sub(old_bytes, Ordering::Relaxed);
         large.total_allocs.fetch_add(1, Ordering::Relaxed);
         large.total_frees.fetch_add(1, Ordering::Relaxed);
-        large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
+        self.own_shard()
+            .1
+            .reallocs_moved
+            .fetch_add(1, Ordering::Relaxed);
         Some(moved.as_ptr())
     }
 
@@ -934,7 +957,10 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
             _ => false,
         };
         if stays {
-            self.large.reallocs_in_place.fetch_add(1, Ordering::Relaxed);
+            self.own_shard()
+                .1
+                .reallocs_in_place
+                .fetch_add(1, Ordering::Relaxed);
             return block;
         }
         if class_of(layout).is_none() && class_of(new_layout).is_none() {
@@ -953,7 +979,10 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
                 ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
                 self.dealloc(block, layout);
             }
-            self.large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
+            self.own_shard()
+                .1
+                .reallocs_moved
+                .fetch_add(1, Ordering::Relaxed);
         }
         moved
     }
