@@ -6,7 +6,7 @@ SHELL := bash
 # The crate's rust-version (Cargo.toml), which `lint` builds with.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm bench-random-actions
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -135,6 +135,13 @@ bench-size-classes:
 	scripts/setup.sh native
 	cargo bench --locked --bench size_classes
 
+## Issue 15: talc's random-actions workload (1 and 2 threads, max sizes 200 B – 100 KB) and its
+## memory-efficiency workload: SizeClasses against glibc, mimalloc, jemalloc and dlmalloc, the
+## ratios printed (benches/random_actions.rs; about a minute; table in target/random-actions.md).
+bench-random-actions:
+	scripts/setup.sh native
+	cargo bench --locked --bench random_actions
+
 ## Issue 7: the same workload on wasm32 in Node, against dlmalloc and talc (tests/wasm_mixed.rs).
 bench-size-classes-wasm:
 	scripts/setup.sh wasm
@@ -193,7 +200,7 @@ stress:
 	cargo run --release --locked --example stress -- $(STRESS_OPS)
 
 ## Benchmarks (issue 6): native criterion suite and wasm modules under node, in one run, then
-## benches/results.md and benches/results.svg. Takes about eight minutes here; not part of `make test`
+## benches/results.md and benches/results.svg, then talc's random actions (target/random-actions.md). Takes about nine minutes here; not part of `make test`
 ## (whose clippy --all-targets compiles the benches).
 bench:
 	scripts/setup.sh native
@@ -205,4 +212,5 @@ bench:
 		CRITERION_HOME="$(CURDIR)/target/criterion" \
 		cargo bench --locked --bench pool -- 'colour-4096/pool'
 	benches/wasm/run.sh
+	cargo bench --locked --bench random_actions
 	python3 scripts/bench_report.py
