@@ -47,6 +47,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
 use core::ptr::NonNull;
+use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::teaching::{Heap, HeapError};
@@ -385,7 +386,9 @@ struct LiveBlock {
 /// A trace being replayed, event by event, on a fresh [`Heap`] and a fresh [`SizeClasses`].
 pub struct Replay {
     heap: Heap,
-    classes: SizeClasses,
+    /// Boxed: a `SizeClasses` holds every class's region slots inline (hundreds of KiB), too
+    /// much to move around on a stack.
+    classes: Box<SizeClasses>,
     live: Vec<Option<LiveBlock>>,
     next_block: usize,
     position: usize,
@@ -395,7 +398,7 @@ pub struct Replay {
     /// Bit `c` is set once class `c` has served a request: only those classes are asked for
     /// their counters, because asking an untouched class makes it create its pool (a region
     /// of about 60 KiB) on the spot.
-    classes_used: u32,
+    classes_used: u64,
 }
 
 impl Replay {
@@ -410,7 +413,7 @@ impl Replay {
         live.resize(trace.block_count(), None);
         Ok(Replay {
             heap: Heap::new(heap_bytes)?,
-            classes: SizeClasses::new(),
+            classes: Box::new(SizeClasses::new()),
             live,
             next_block: 0,
             position: 0,
@@ -582,7 +585,8 @@ impl Replay {
 }
 
 /// Notes in `used` which class (if any) serves `layout`.
-fn note_class(used: &mut u32, layout: Layout) {
+fn note_class(used: &mut u64, layout: Layout) {
+    const _: () = assert!(crate::CLASS_COUNT <= 64, "one bit a class in a u64");
     if let Some(class) = SizeClasses::class_for(layout) {
         *used |= 1 << class;
     }
