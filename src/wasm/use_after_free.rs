@@ -29,6 +29,8 @@ impl JsPool {
     /// of the pool's blocks.
     #[wasm_bindgen(js_name = writeDangling)]
     pub fn write_dangling(&mut self, address: f64, bytes: &Uint8Array) -> Result<(), Error> {
+        // A destroyed pool says so first, whatever the arguments, as every other method does.
+        self.pool_mut()?;
         let address = to_usize(address, "address")?;
         if !bytes.is_instance_of::<Uint8Array>() {
             return Err(js_error("bytes must be a Uint8Array"));
