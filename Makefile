@@ -110,7 +110,7 @@ test: test-e2e
 test-e2e: build
 	scripts/setup.sh browser
 	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js race.test.js
 
 ## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
 ## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.

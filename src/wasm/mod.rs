@@ -87,6 +87,10 @@ pub use pool::JsPool;
 mod heap;
 pub use heap::JsHeap;
 
+// The benchmarks' workloads, timed in the reader's browser (the page's "race").
+mod race;
+pub use race::JsRace;
+
 /// The largest number accepted where JS passes an address, size, count or index: linear
 /// memory is addressed with 32 bits.
 pub const MAX_JS_INDEX: f64 = u32::MAX as f64;

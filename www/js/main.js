@@ -14,6 +14,7 @@ import { FIGURES, OWN_PROGRAM, ownSentence } from './figures.js';
 import { PoolSubject, HeapSubject } from './subjects.js';
 import { parseProgram, ProgramError } from './program.js';
 import { el } from './format.js';
+import { Race } from './race.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -302,6 +303,7 @@ function placeFigures() {
     const name = slot.dataset.figure;
     if (name === 'compare') slot.replaceWith($('#compare'));
     else if (name === 'playground') slot.replaceWith($('#own-calls'));
+    else if (name === 'race') slot.replaceWith(new Race().element);
     else if (FIGURES[name]) {
       const figure = new Figure(wasm, { id: name, ...FIGURES[name](wasm), onStep: keepMoment });
       slot.replaceWith(figure.element);

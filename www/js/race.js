@@ -1,0 +1,211 @@
+// "A race on your machine": the benchmarks' three workloads on four allocators, timed in the
+// reader's browser by a Web Worker (race-worker.js) with its own instance of the module, so
+// the page never freezes. The table is the figure and its own text alternative; a summary
+// sentence is announced when the race ends; "Copy results" writes the table as plain text.
+//
+// Beside each figure measured here stand the figures the README's benchmarks measured on the
+// project's machine (`make bench`, benches/results.md, 2026-11-25: 64-byte blocks, the fastest
+// sample; and `make bench-size-classes` for SizeClasses's pair). They are quoted, not measured
+// by the page, and say so.
+
+import { el } from './format.js';
+
+const ALLOCATORS = [
+  { id: 'pool', name: 'Pool' },
+  { id: 'sizeClasses', name: 'SizeClasses' },
+  { id: 'dlmalloc', name: 'dlmalloc' },
+  { id: 'heap', name: 'teaching Heap' },
+];
+const WORKLOADS = [
+  { id: 'pair', name: 'pair', long: 'alloc, then free at once' },
+  { id: 'lifo', name: 'LIFO batch', long: '10,000 allocs, freed last-in-first-out' },
+  { id: 'random', name: 'random batch', long: '10,000 allocs, freed in random order' },
+];
+
+/** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
+export const README_FIGURES = {
+  pool: { native: { pair: 2.17, lifo: 5.04, random: 7.11 }, node: { pair: 3.79, lifo: 5.82, random: 6.72 } },
+  sizeClasses: { native: { pair: 21 } },
+  dlmalloc: { node: { pair: 8.12, lifo: 9.21, random: 23.82 } },
+  heap: {},
+};
+
+/** "3.79 ns", "1.48 µs": as the README prints its figures. */
+function duration(ns) {
+  if (ns >= 1000) return `${(ns / 1000).toFixed(2)} µs`;
+  return `${ns.toFixed(ns >= 100 ? 0 : 2)} ns`;
+}
+
+/** The README's figures for one allocator, as a short text ("native 2.17 / 5.04 / 7.11 ns"). */
+function quoted(id) {
+  const parts = [];
+  for (const [where, label] of [['native', 'native'], ['node', 'wasm in node']]) {
+    const figures = README_FIGURES[id][where];
+    if (!figures) continue;
+    parts.push(`${label} ${WORKLOADS.map((w) => (figures[w.id] === undefined ? '–' : figures[w.id])).join(' / ')} ns`);
+  }
+  return parts.length ? parts.join('; ') : 'not benchmarked';
+}
+
+export class Race {
+  constructor() {
+    this.worker = null;
+    this.results = new Map(); // "allocator workload" → { ns, operations, samples }
+    this.element = this.build();
+  }
+
+  build() {
+    this.startButton = el('button', { type: 'button', class: 'race-start' }, 'Start the race');
+    this.stopButton = el('button', { type: 'button', class: 'race-stop', disabled: true }, 'Stop');
+    this.copyButton = el('button', { type: 'button', class: 'race-copy', disabled: true }, 'Copy results');
+    this.progress = el('progress', { class: 'race-progress', max: 1, value: 0, 'aria-label': 'Race progress' });
+    this.status = el('p', { class: 'race-status', role: 'status', 'aria-live': 'polite' },
+      'Not started. It takes a few seconds and runs beside the page, which stays usable.');
+    this.copied = el('p', { class: 'race-copied', 'aria-live': 'polite' });
+    this.cells = new Map();
+    const head = el('tr', {}, el('th', { scope: 'col' }, 'allocator'),
+      ...WORKLOADS.map((w) => el('th', { scope: 'col', title: w.long }, `${w.name} (here)`)),
+      el('th', { scope: 'col' }, 'the README\'s figures, pair / LIFO / random'));
+    const rows = ALLOCATORS.map((a) => el('tr', { 'data-allocator': a.id },
+      el('th', { scope: 'row' }, a.name),
+      ...WORKLOADS.map((w) => {
+        const cell = el('td', { 'data-workload': w.id, class: 'race-cell' }, '–');
+        this.cells.set(`${a.id} ${w.id}`, cell);
+        return cell;
+      }),
+      el('td', { class: 'race-quoted' }, quoted(a.id))));
+    this.table = el('table', { class: 'race-table' },
+      el('caption', {}, 'ns per alloc + free of a 64-byte block, lower is faster: measured here, in this browser, and quoted from the README\'s benchmarks (measured on the project\'s machine, natively and under node)'),
+      el('thead', {}, head), el('tbody', {}, ...rows));
+    this.text = el('textarea', { class: 'race-text', readonly: true, rows: 7, hidden: true, 'aria-label': 'The results as text' });
+
+    this.startButton.addEventListener('click', () => this.start());
+    this.stopButton.addEventListener('click', () => this.stop());
+    this.copyButton.addEventListener('click', () => this.copy());
+
+    return el('figure', { class: 'live-figure race-figure', id: 'figure-race', 'aria-label': 'A race on your machine' },
+      el('p', { class: 'figure-title', 'aria-hidden': 'true' }, 'A race on your machine'),
+      el('p', { class: 'hint' }, 'Each allocator runs the benchmarks\' three workloads on 64-byte blocks: ',
+        ...WORKLOADS.flatMap((w, i) => [el('strong', {}, w.name), `: ${w.long}${i < WORKLOADS.length - 1 ? '; ' : '.'}`]),
+        ' A Web Worker with its own copy of the module times calls that each do thousands of them with performance.now(), and keeps each one\'s fastest.'),
+      el('div', { class: 'buttons race-buttons' }, this.startButton, this.stopButton, this.copyButton),
+      this.progress, this.status,
+      el('div', { class: 'race-table-wrap' }, this.table),
+      this.copied, this.text);
+  }
+
+  start() {
+    this.stop({ quiet: true });
+    this.results.clear();
+    for (const cell of this.cells.values()) {
+      cell.textContent = '–';
+      cell.classList.remove('best');
+    }
+    this.progress.value = 0;
+    this.say('Racing… the first allocator warms up.');
+    this.worker = new Worker(new URL('./race-worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = (event) => this.receive(event.data);
+    this.worker.onerror = (event) => this.finish(`The race could not run: ${event.message ?? 'the worker failed to start'}.`);
+    this.worker.postMessage({ type: 'start', allocators: ALLOCATORS.map((a) => a.id), workloads: WORKLOADS.map((w) => w.id) });
+    this.startButton.disabled = true;
+    this.stopButton.disabled = false;
+    this.copyButton.disabled = true;
+    this.element.dataset.state = 'running';
+  }
+
+  receive(message) {
+    if (message.type === 'progress') {
+      this.progress.value = message.done;
+      this.progress.textContent = `${Math.round(message.done * 100)}%`;
+    } else if (message.type === 'result') {
+      this.results.set(`${message.allocator} ${message.workload}`, message);
+      const cell = this.cells.get(`${message.allocator} ${message.workload}`);
+      cell.textContent = duration(message.ns);
+      cell.title = `fastest of ${message.samples} timed calls of ${message.operations.toLocaleString('en')} alloc+free each`;
+      this.say(`${name(message.allocator)}, ${workloadName(message.workload)}: ${duration(message.ns)} per alloc + free.`);
+    } else if (message.type === 'done') {
+      this.markBest();
+      this.finish(`Done. ${this.summary()}`);
+      this.element.dataset.state = 'done';
+    } else if (message.type === 'error') {
+      this.finish(`The race stopped with an error: ${message.message}`);
+    }
+  }
+
+  /** Stops the worker at once: terminate() ends it mid-call, nothing more is reported. */
+  stop({ quiet = false } = {}) {
+    if (!this.worker) return;
+    this.worker.terminate();
+    this.worker = null;
+    if (!quiet) {
+      this.finish(`Stopped at ${Math.round(this.progress.value * 100)}%. ${this.results.size ? 'The figures so far stay in the table.' : ''}`);
+      this.element.dataset.state = 'stopped';
+    }
+  }
+
+  finish(text) {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    this.say(text);
+    this.startButton.disabled = false;
+    this.startButton.textContent = 'Race again';
+    this.stopButton.disabled = true;
+    this.copyButton.disabled = this.results.size === 0;
+  }
+
+  say(text) {
+    this.status.textContent = text;
+  }
+
+  markBest() {
+    for (const w of WORKLOADS) {
+      const times = ALLOCATORS.map((a) => this.results.get(`${a.id} ${w.id}`)?.ns ?? Infinity);
+      const best = Math.min(...times);
+      ALLOCATORS.forEach((a, i) => this.cells.get(`${a.id} ${w.id}`).classList.toggle('best', times[i] === best));
+    }
+  }
+
+  /** One sentence per workload: who was fastest here, and by how much over the slowest. */
+  summary() {
+    return WORKLOADS.map((w) => {
+      const ranked = ALLOCATORS.map((a) => ({ a, r: this.results.get(`${a.id} ${w.id}`) }))
+        .filter((x) => x.r).sort((x, y) => x.r.ns - y.r.ns);
+      if (ranked.length === 0) return '';
+      const first = ranked[0];
+      const last = ranked[ranked.length - 1];
+      return `${w.name}: ${first.a.name} fastest at ${duration(first.r.ns)}, ${last.a.name} slowest at ${duration(last.r.ns)} (${(last.r.ns / first.r.ns).toFixed(1)}×).`;
+    }).join(' ');
+  }
+
+  /** The table as plain text, one line per allocator, columns separated by " | ". */
+  asText() {
+    const lines = [
+      'ns per alloc+free of a 64-byte block, measured in this browser (fastest timed call)',
+      `browser: ${navigator.userAgent}`,
+      `allocator | ${WORKLOADS.map((w) => w.name).join(' | ')} | README (pair / LIFO / random, not measured here)`,
+      ...ALLOCATORS.map((a) => [a.name, ...WORKLOADS.map((w) => {
+        const r = this.results.get(`${a.id} ${w.id}`);
+        return r ? duration(r.ns) : '–';
+      }), quoted(a.id)].join(' | ')),
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+
+  async copy() {
+    const text = this.asText();
+    this.text.value = text;
+    try {
+      await navigator.clipboard.writeText(text);
+      this.copied.textContent = 'Copied the results as text.';
+      this.text.hidden = true;
+    } catch {
+      // No clipboard (permission refused, or not a secure context): show the text to copy.
+      this.text.hidden = false;
+      this.text.select();
+      this.copied.textContent = 'The browser did not allow copying: the text is selected below, press Ctrl+C (⌘C).';
+    }
+  }
+}
+
+const name = (id) => ALLOCATORS.find((a) => a.id === id)?.name ?? id;
+const workloadName = (id) => WORKLOADS.find((w) => w.id === id)?.name ?? id;
