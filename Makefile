@@ -23,6 +23,11 @@ build:
 	wasm-pack build --release --target web --out-dir www/pkg -- --locked
 	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
 	scripts/strip_glue_docs.py www/pkg/memory_pool.js
+	# The race's module (feature `race`: the same boundary plus `Race` and dlmalloc), loaded
+	# only by its Web Worker (www/js/race-worker.js) when the reader starts the race.
+	wasm-pack build --release --target web --out-dir www/pkg-race --out-name memory_pool_race -- --locked --features race
+	scripts/strip_wasm_names.py www/pkg-race/memory_pool_race_bg.wasm
+	scripts/strip_glue_docs.py www/pkg-race/memory_pool_race.js
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
 test: lint test-native test-wasm miri
@@ -32,7 +37,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2 -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2,race -- -D warnings
 	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
 	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
 	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \

@@ -87,8 +87,11 @@ pub use pool::JsPool;
 mod heap;
 pub use heap::JsHeap;
 
-// The benchmarks' workloads, timed in the reader's browser (the page's "race").
+// The benchmarks' workloads, timed in the reader's browser (the page's "race"), in the
+// module only the race's worker loads (feature `race`).
+#[cfg(feature = "race")]
 mod race;
+#[cfg(feature = "race")]
 pub use race::JsRace;
 
 /// The largest number accepted where JS passes an address, size, count or index: linear

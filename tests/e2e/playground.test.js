@@ -152,7 +152,8 @@ test('the page transfers its wasm, JS and CSS once, and says how much', async (t
   const code = sum(/\.(wasm|js|css)$/);
   const wasm = sum(/\.wasm$/);
   assert.ok(wasm > 0, 'the wasm module was loaded');
-  assert.ok(code < 250 * 1000, `wasm + JS + CSS is ${code} bytes: keep it under 250 KB`);
+  // Issue 18's budget for the whole page with its new sections (it was 250 KB before them).
+  assert.ok(code < 300 * 1000, `wasm + JS + CSS is ${code} bytes: keep it under 300 KB`);
   t.diagnostic(`transfer size: wasm + JS + CSS ${code} bytes (wasm ${wasm}); ` +
     `everything (HTML, README, pictures too) ${sum(/./)} bytes in ${resources.length} requests`);
   assert.deepEqual(problems, []);

@@ -23,7 +23,7 @@ after(async () => { await session?.close(); });
 /** The table's figures: { allocator: { workload: text } }. */
 const table = (page) => page.$$eval('#figure-race tbody tr', (rows) => Object.fromEntries(rows.map((row) => [
   row.dataset.allocator,
-  Object.fromEntries([...row.querySelectorAll('td[data-workload]')].map((cell) => [cell.dataset.workload, cell.textContent])),
+  Object.fromEntries([...row.querySelectorAll('td[data-workload]')].map((cell) => [cell.dataset.workload, cell.querySelector('.race-here').textContent])),
 ])));
 
 test('the race gives a time for every allocator and workload, in a worker, and copies as text', async (t) => {
@@ -31,6 +31,9 @@ test('the race gives a time for every allocator and workload, in a worker, and c
     permissions: ['clipboard-read', 'clipboard-write'],
   });
   const figure = page.locator('#figure-race');
+  const raceModule = () => page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((entry) => entry.name.includes('/pkg-race/')).map((entry) => entry.name));
+  assert.deepEqual(await raceModule(), [], 'the race\'s module is not loaded with the page');
   await figure.scrollIntoViewIfNeeded();
   await page.getByRole('button', { name: 'Start the race' }).click();
   // While the worker runs, the page's own thread keeps drawing frames.
@@ -63,7 +66,7 @@ test('the race gives a time for every allocator and workload, in a worker, and c
   }
   t.diagnostic(`measured here (ns per alloc+free): ${JSON.stringify(figures)}`);
   const status = await page.textContent('#figure-race .race-status');
-  assert.match(status, /^Done\. pair: .+ fastest at .+random batch: .+ slowest at/);
+  assert.match(status, /^Done\. Pair: .+ fastest at .+Random batch: .+ slowest at/);
   assert.equal(await page.getAttribute('#figure-race .race-status', 'aria-live'), 'polite');
 
   await page.getByRole('button', { name: 'Copy results' }).click();

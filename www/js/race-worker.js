@@ -1,5 +1,7 @@
-// The race, off the page's thread: a Web Worker with its own instance of the module (its own
-// linear memory), so the page stays responsive however long an allocator takes.
+// The race, off the page's thread: a Web Worker with its own module (www/pkg-race: the
+// boundary built with the `race` feature, so the page's module carries neither `Race` nor
+// dlmalloc) and its own linear memory, so the page stays responsive however long an
+// allocator takes.
 //
 // For each allocator and workload it first finds a chunk of work that takes at least
 // CHUNK_MS (doubling from one unit), then times chunks of that size with performance.now()
@@ -12,7 +14,7 @@
 // Messages out: { type: 'progress', done (0…1), allocator, workload }, { type: 'result',
 // allocator, workload, ns, operations, samples }, { type: 'done' }, { type: 'error', message }.
 
-import init, { Race } from '../pkg/memory_pool.js';
+import init, { Race } from '../pkg-race/memory_pool_race.js';
 
 /** Below this a chunk is too short for the worker's coarse timer (100 µs steps, or worse). */
 const CHUNK_MS = 12;

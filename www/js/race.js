@@ -39,12 +39,23 @@ function duration(ns) {
 /** The README's figures for one allocator, as a short text ("native 2.17 / 5.04 / 7.11 ns"). */
 function quoted(id) {
   const parts = [];
-  for (const [where, label] of [['native', 'native'], ['node', 'wasm in node']]) {
+  for (const [where, label] of SOURCES) {
     const figures = README_FIGURES[id][where];
     if (!figures) continue;
     parts.push(`${label} ${WORKLOADS.map((w) => (figures[w.id] === undefined ? '–' : figures[w.id])).join(' / ')} ns`);
   }
   return parts.length ? parts.join('; ') : 'not benchmarked';
+}
+
+const SOURCES = [['native', 'native'], ['node', 'wasm in node']];
+
+/** The README's figures for one allocator and workload, one line each, under the measured one. */
+function quotedLines(id, workload) {
+  const lines = SOURCES.flatMap(([where]) => {
+    const figure = README_FIGURES[id][where]?.[workload];
+    return figure === undefined ? [] : [el('span', { class: 'race-quoted' }, `${where} ${duration(figure)}`)];
+  });
+  return lines.length ? lines : [el('span', { class: 'race-quoted' }, 'README: none')];
 }
 
 export class Race {
@@ -64,18 +75,16 @@ export class Race {
     this.copied = el('p', { class: 'race-copied', 'aria-live': 'polite' });
     this.cells = new Map();
     const head = el('tr', {}, el('th', { scope: 'col' }, 'allocator'),
-      ...WORKLOADS.map((w) => el('th', { scope: 'col', title: w.long }, `${w.name} (here)`)),
-      el('th', { scope: 'col' }, 'the README\'s figures, pair / LIFO / random'));
+      ...WORKLOADS.map((w) => el('th', { scope: 'col', title: w.long }, w.name)));
     const rows = ALLOCATORS.map((a) => el('tr', { 'data-allocator': a.id },
       el('th', { scope: 'row' }, a.name),
       ...WORKLOADS.map((w) => {
-        const cell = el('td', { 'data-workload': w.id, class: 'race-cell' }, '–');
+        const cell = el('span', { class: 'race-here' }, '–');
         this.cells.set(`${a.id} ${w.id}`, cell);
-        return cell;
-      }),
-      el('td', { class: 'race-quoted' }, quoted(a.id))));
+        return el('td', { 'data-workload': w.id, class: 'race-cell' }, cell, ...quotedLines(a.id, w.id));
+      })));
     this.table = el('table', { class: 'race-table' },
-      el('caption', {}, 'ns per alloc + free of a 64-byte block, lower is faster: measured here, in this browser, and quoted from the README\'s benchmarks (measured on the project\'s machine, natively and under node)'),
+      el('caption', {}, 'Time per alloc + free of a 64-byte block, lower is faster. In bold: measured here, in this browser. In grey below it: the README\'s benchmarks, measured on the project\'s machine (native: natively; node: as wasm in node), quoted, not measured by this page.'),
       el('thead', {}, head), el('tbody', {}, ...rows));
     this.text = el('textarea', { class: 'race-text', readonly: true, rows: 7, hidden: true, 'aria-label': 'The results as text' });
 
@@ -87,7 +96,7 @@ export class Race {
       el('p', { class: 'figure-title', 'aria-hidden': 'true' }, 'A race on your machine'),
       el('p', { class: 'hint' }, 'Each allocator runs the benchmarks\' three workloads on 64-byte blocks: ',
         ...WORKLOADS.flatMap((w, i) => [el('strong', {}, w.name), `: ${w.long}${i < WORKLOADS.length - 1 ? '; ' : '.'}`]),
-        ' A Web Worker with its own copy of the module times calls that each do thousands of them with performance.now(), and keeps each one\'s fastest.'),
+        ' A Web Worker with its own copy of the module (fetched when you press Start) times calls that each do thousands of them with performance.now(), and keeps each one\'s fastest.'),
       el('div', { class: 'buttons race-buttons' }, this.startButton, this.stopButton, this.copyButton),
       this.progress, this.status,
       el('div', { class: 'race-table-wrap' }, this.table),
@@ -99,7 +108,7 @@ export class Race {
     this.results.clear();
     for (const cell of this.cells.values()) {
       cell.textContent = '–';
-      cell.classList.remove('best');
+      cell.parentElement.classList.remove('best');
     }
     this.progress.value = 0;
     this.say('Racing… the first allocator warms up.');
@@ -121,7 +130,7 @@ export class Race {
       this.results.set(`${message.allocator} ${message.workload}`, message);
       const cell = this.cells.get(`${message.allocator} ${message.workload}`);
       cell.textContent = duration(message.ns);
-      cell.title = `fastest of ${message.samples} timed calls of ${message.operations.toLocaleString('en')} alloc+free each`;
+      cell.parentElement.title = `fastest of ${message.samples} timed calls of ${message.operations.toLocaleString('en')} alloc+free each`;
       this.say(`${name(message.allocator)}, ${workloadName(message.workload)}: ${duration(message.ns)} per alloc + free.`);
     } else if (message.type === 'done') {
       this.markBest();
@@ -161,7 +170,7 @@ export class Race {
     for (const w of WORKLOADS) {
       const times = ALLOCATORS.map((a) => this.results.get(`${a.id} ${w.id}`)?.ns ?? Infinity);
       const best = Math.min(...times);
-      ALLOCATORS.forEach((a, i) => this.cells.get(`${a.id} ${w.id}`).classList.toggle('best', times[i] === best));
+      ALLOCATORS.forEach((a, i) => this.cells.get(`${a.id} ${w.id}`).parentElement.classList.toggle('best', times[i] === best));
     }
   }
 
@@ -173,7 +182,8 @@ export class Race {
       if (ranked.length === 0) return '';
       const first = ranked[0];
       const last = ranked[ranked.length - 1];
-      return `${w.name}: ${first.a.name} fastest at ${duration(first.r.ns)}, ${last.a.name} slowest at ${duration(last.r.ns)} (${(last.r.ns / first.r.ns).toFixed(1)}×).`;
+      const ratio = last.r.ns / first.r.ns;
+      return `${w.name[0].toUpperCase()}${w.name.slice(1)}: ${first.a.name} fastest at ${duration(first.r.ns)}, ${last.a.name} slowest at ${duration(last.r.ns)} (${ratio.toFixed(ratio >= 10 ? 0 : 1)}×).`;
     }).join(' ');
   }
 
