@@ -82,7 +82,7 @@ test('the page shows exactly the story, a live figure at each marker, one link t
   }
   const order = await page.$$eval('#explanation > figure.live-figure, #explanation > section#compare, #explanation > section#own-calls',
     (nodes) => nodes.map((node) => node.dataset.figure ?? node.id));
-  assert.deepEqual(order, [...STORY_FIGURES, 'compare', 'own-calls']);
+  assert.deepEqual(order, [...STORY_FIGURES, 'compare', 'own-calls', 'race']);
   assert.equal(await page.$$eval('#explanation .figure-slot', (slots) => slots.length), 0, 'every slot was filled');
   const developerLinks = await page.$$eval('#explanation a[href^="developer.html"]', (links) => links.length);
   assert.equal(developerLinks, 1);

@@ -92,7 +92,7 @@ export class Race {
     this.stopButton.addEventListener('click', () => this.stop());
     this.copyButton.addEventListener('click', () => this.copy());
 
-    return el('figure', { class: 'live-figure race-figure', id: 'figure-race', 'aria-label': 'A race on your machine' },
+    return el('figure', { class: 'live-figure race-figure', id: 'figure-race', 'data-figure': 'race', 'aria-label': 'A race on your machine' },
       el('p', { class: 'figure-title', 'aria-hidden': 'true' }, 'A race on your machine'),
       el('p', { class: 'hint' }, 'Each allocator runs the benchmarks\' three workloads on 64-byte blocks: ',
         ...WORKLOADS.flatMap((w, i) => [el('strong', {}, w.name), `: ${w.long}${i < WORKLOADS.length - 1 ? '; ' : '.'}`]),
