@@ -56,7 +56,8 @@ lint:
 test-native:
 	cargo test --locked --features allocator-api2
 
-## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's) and the core's
+## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's), tests/web_race.rs
+## (the race's, with the `race` feature) and the core's
 ## tests/pool.rs and tests/typed.rs (and the others that say `run_in_browser`, such as
 ## tests/allocator_api2.rs), compiled to wasm32 and run in headless Chromium.
 ## `--test '*'` skips the doctests, which compiled to wasm32 would only be linked, not run.
@@ -65,10 +66,10 @@ test-native:
 test-wasm:
 	scripts/setup.sh browser
 	@mkdir -p target
-	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2 2>&1 | tee target/test-wasm.log
+	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2,race 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 9 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 9 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2)" >&2; \
+	if [ "$$suites" -lt 10 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 10 (pool, typed, web, web_heap, web_misuse, web_race, growing, size_classes, global_alloc, allocator_api2)" >&2; \
 		exit 1; \
 	fi
 
