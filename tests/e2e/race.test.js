@@ -106,6 +106,7 @@ test('Stop stops the race: no progress and no new figure after it', async () => 
   assert.equal(stopped.state, 'stopped');
   assert.ok(stopped.progress < 1, `stopped before the end (${stopped.progress})`);
   assert.match(await page.textContent('#figure-race .race-status'), /^Stopped at \d+%/);
+  await page.locator('#figure-race').screenshot({ path: path.join(screenshots, 'race-stopped-1280.png'), animations: 'disabled' });
   // Long enough for several more cells had the worker kept going (each takes about 0.3 s).
   await page.waitForTimeout(2000);
   assert.deepEqual(await at(), stopped, 'nothing moved after Stop');

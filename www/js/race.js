@@ -112,10 +112,13 @@ export class Race {
     }
     this.progress.value = 0;
     this.say('Racing… the first allocator warms up.');
-    this.worker = new Worker(new URL('./race-worker.js', import.meta.url), { type: 'module' });
-    this.worker.onmessage = (event) => this.receive(event.data);
-    this.worker.onerror = (event) => this.finish(`The race could not run: ${event.message ?? 'the worker failed to start'}.`);
-    this.worker.postMessage({ type: 'start', allocators: ALLOCATORS.map((a) => a.id), workloads: WORKLOADS.map((w) => w.id) });
+    const worker = new Worker(new URL('./race-worker.js', import.meta.url), { type: 'module' });
+    // A message already on its way when the worker was stopped is dropped: after Stop, nothing moves.
+    worker.onmessage = (event) => this.worker === worker && this.receive(event.data);
+    worker.onerror = (event) => this.worker === worker &&
+      this.finish(`The race could not run: ${event.message || 'the worker failed to start'}.`);
+    this.worker = worker;
+    worker.postMessage({ type: 'start', allocators: ALLOCATORS.map((a) => a.id), workloads: WORKLOADS.map((w) => w.id) });
     this.startButton.disabled = true;
     this.stopButton.disabled = false;
     this.copyButton.disabled = true;
