@@ -69,6 +69,20 @@ test('the race gives a time for every allocator and workload, in a worker, and c
   assert.match(status, /^Done\. Pair: .+ fastest at .+Random batch: .+ slowest at/);
   assert.equal(await page.getAttribute('#figure-race .race-status', 'aria-live'), 'polite');
 
+  // The timeline: step 1 is the first result alone; keys move it; End is the whole table again.
+  const range = page.getByRole('slider', { name: 'A race on your machine: step' });
+  assert.equal(await range.getAttribute('max'), String(ALLOCATORS.length * WORKLOADS.length));
+  await range.fill('1');
+  const first = await table(page);
+  const shown = Object.entries(first).flatMap(([a, row]) => Object.entries(row).filter(([, text]) => text !== '–').map(([w, text]) => `${a} ${w} ${text}`));
+  assert.deepEqual(shown, [`pool pair ${figures.pool.pair}`], 'step 1 shows the first result only');
+  assert.match(await page.textContent('#figure-race .race-step'), /^Step 1 of 12: Pool, pair: .+ · next: SizeClasses, pair: /);
+  await range.focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.getAttribute('#figure-race', 'data-step'), '2');
+  await page.keyboard.press('End');
+  assert.deepEqual(await table(page), figures, 'the last step is the whole race');
+
   await page.getByRole('button', { name: 'Copy results' }).click();
   await page.waitForFunction(() => document.querySelector('#figure-race .race-copied').textContent !== '');
   const copied = await page.evaluate(() => navigator.clipboard.readText());

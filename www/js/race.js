@@ -62,7 +62,9 @@ export class Race {
   constructor() {
     this.worker = null;
     this.results = new Map(); // "allocator workload" → { ns, operations, samples }
+    this.arrived = []; // the same results in the order they came: the timeline's steps
     this.element = this.build();
+    this.showStep(0);
   }
 
   build() {
@@ -86,6 +88,16 @@ export class Race {
     this.table = el('table', { class: 'race-table' },
       el('caption', {}, 'Time per alloc + free of a 64-byte block, lower is faster. In bold: measured here, in this browser. In grey below it: the README\'s benchmarks, measured on the project\'s machine (native: natively; node: as wasm in node), quoted, not measured by this page.'),
       el('thead', {}, head), el('tbody', {}, ...rows));
+    // The timeline: step k shows the first k results, in the order the race produced them.
+    this.range = el('input', { type: 'range', class: 'step-range', min: 0, max: 0, step: 1, value: 0,
+      id: 'figure-race-range', 'aria-label': 'A race on your machine: step', disabled: true });
+    this.prev = el('button', { type: 'button', class: 'step-prev', 'aria-label': 'A race on your machine: previous step', disabled: true }, '◀');
+    this.next = el('button', { type: 'button', class: 'step-next', 'aria-label': 'A race on your machine: next step', disabled: true }, '▶');
+    this.callsLabel = el('p', { class: 'call-label race-step' });
+    this.range.addEventListener('input', () => this.showStep(Number(this.range.value)));
+    this.prev.addEventListener('click', () => this.showStep(this.step - 1));
+    this.next.addEventListener('click', () => this.showStep(this.step + 1));
+    this.step = 0;
     this.text = el('textarea', { class: 'race-text', readonly: true, rows: 7, hidden: true, 'aria-label': 'The results as text' });
 
     this.startButton.addEventListener('click', () => this.start());
@@ -99,6 +111,9 @@ export class Race {
         ' A Web Worker with its own copy of the module (fetched when you press Start) times calls that each do thousands of them with performance.now(), and keeps each one\'s fastest.'),
       el('div', { class: 'buttons race-buttons' }, this.startButton, this.stopButton, this.copyButton),
       this.progress, this.status,
+      el('div', { class: 'timeline', role: 'group', 'aria-label': 'A race on your machine: timeline' },
+        this.prev, this.range, this.next),
+      this.callsLabel,
       el('div', { class: 'race-table-wrap' }, this.table),
       this.copied, this.text);
   }
@@ -106,10 +121,8 @@ export class Race {
   start() {
     this.stop({ quiet: true });
     this.results.clear();
-    for (const cell of this.cells.values()) {
-      cell.textContent = '–';
-      cell.parentElement.classList.remove('best');
-    }
+    this.arrived = [];
+    this.showStep(0);
     this.progress.value = 0;
     this.say('Racing… the first allocator warms up.');
     const worker = new Worker(new URL('./race-worker.js', import.meta.url), { type: 'module' });
@@ -131,12 +144,12 @@ export class Race {
       this.progress.textContent = `${Math.round(message.done * 100)}%`;
     } else if (message.type === 'result') {
       this.results.set(`${message.allocator} ${message.workload}`, message);
-      const cell = this.cells.get(`${message.allocator} ${message.workload}`);
-      cell.textContent = duration(message.ns);
-      cell.parentElement.title = `fastest of ${message.samples} timed calls of ${message.operations.toLocaleString('en')} alloc+free each`;
+      // The timeline follows the race unless the reader has moved it back.
+      const following = this.step === this.arrived.length;
+      this.arrived.push(message);
+      this.showStep(following ? this.arrived.length : this.step);
       this.say(`${name(message.allocator)}, ${workloadName(message.workload)}: ${duration(message.ns)} per alloc + free.`);
     } else if (message.type === 'done') {
-      this.markBest();
       this.finish(`Done. ${this.summary()}`);
       this.element.dataset.state = 'done';
     } else if (message.type === 'error') {
@@ -169,12 +182,33 @@ export class Race {
     this.status.textContent = text;
   }
 
-  markBest() {
-    for (const w of WORKLOADS) {
-      const times = ALLOCATORS.map((a) => this.results.get(`${a.id} ${w.id}`)?.ns ?? Infinity);
-      const best = Math.min(...times);
-      ALLOCATORS.forEach((a, i) => this.cells.get(`${a.id} ${w.id}`).parentElement.classList.toggle('best', times[i] === best));
+  /** Shows the first `step` results (a pure function of them), the fastest of each complete workload marked. */
+  showStep(step) {
+    this.step = Math.max(0, Math.min(step, this.arrived.length));
+    const shown = new Map(this.arrived.slice(0, this.step).map((r) => [`${r.allocator} ${r.workload}`, r]));
+    for (const [key, cell] of this.cells) {
+      const r = shown.get(key);
+      cell.textContent = r ? duration(r.ns) : '–';
+      cell.parentElement.title = r ? `fastest of ${r.samples} timed calls of ${r.operations.toLocaleString('en')} alloc+free each` : '';
     }
+    for (const w of WORKLOADS) {
+      const times = ALLOCATORS.map((a) => shown.get(`${a.id} ${w.id}`)?.ns ?? Infinity);
+      const best = Math.min(...times);
+      const complete = times.every(Number.isFinite);
+      ALLOCATORS.forEach((a, i) => this.cells.get(`${a.id} ${w.id}`).parentElement.classList.toggle('best', complete && times[i] === best));
+    }
+    const count = this.arrived.length;
+    this.range.max = count;
+    this.range.value = this.step;
+    this.range.disabled = count === 0;
+    this.prev.disabled = this.step === 0;
+    this.next.disabled = this.step >= count;
+    this.element?.setAttribute('data-step', this.step);
+    const label = (r) => `${name(r.allocator)}, ${workloadName(r.workload)}: ${duration(r.ns)}`;
+    const current = this.arrived[this.step - 1];
+    const after = this.arrived[this.step];
+    this.callsLabel.textContent = count === 0 ? 'No result yet: each one becomes a step of this timeline.'
+      : `Step ${this.step} of ${count}${current ? `: ${label(current)}` : ': before the first result'}${after ? ` · next: ${label(after)}` : ''}`;
   }
 
   /** One sentence per workload: who was fastest here, and by how much over the slowest. */
