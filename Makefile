@@ -6,27 +6,29 @@ SHELL := bash
 # The crate's rust-version (Cargo.toml), which `lint` builds with.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm bench-random-actions
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
 	@echo "Serving the playground at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1 -d www
 
-## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-opt is
-## off (Cargo.toml says why), so wasm-pack downloads nothing. The module's name section (Rust
-## names for backtraces, 22 of its 112 KB) is dropped, which keeps the page under its 250 KB
-## budget; a panic still prints its Rust message (console_error_panic_hook). So are the Rust
-## doc comments wasm-bindgen copies into the glue (9 of its 31 KB): memory_pool.d.ts keeps them.
+## The page's module: www/pkg/memory_pool.js (+ .d.ts) and memory_pool_bg.wasm. wasm-pack's
+## own wasm-opt is off (it would download binaryen from GitHub); npm's binaryen (pinned in
+## scripts/wasm-opt/, installed by setup.sh) runs instead: -Oz shrinks the module by a tenth and
+## drops its name section (Rust names for backtraces, a fifth of it); a panic still prints its
+## Rust message (console_error_panic_hook). The Rust doc comments wasm-bindgen copies into the
+## glue (a third of it) are dropped too: memory_pool.d.ts keeps them.
+WASM_OPT := scripts/wasm-opt/node_modules/.bin/wasm-opt
 build:
 	scripts/setup.sh wasm
-	wasm-pack build --release --target web --out-dir www/pkg -- --locked
-	scripts/strip_wasm_names.py www/pkg/memory_pool_bg.wasm
+	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
+	$(WASM_OPT) -Oz www/pkg/memory_pool_bg.wasm -o www/pkg/memory_pool_bg.wasm
 	scripts/strip_glue_docs.py www/pkg/memory_pool.js
 	# The race's module (feature `race`: the same boundary plus `Race` and dlmalloc), loaded
 	# only by its Web Worker (www/js/race-worker.js) when the reader starts the race.
 	wasm-pack build --release --target web --out-dir www/pkg-race --out-name memory_pool_race -- --locked --features race
-	scripts/strip_wasm_names.py www/pkg-race/memory_pool_race_bg.wasm
+	$(WASM_OPT) -Oz www/pkg-race/memory_pool_race_bg.wasm -o www/pkg-race/memory_pool_race_bg.wasm
 	scripts/strip_glue_docs.py www/pkg-race/memory_pool_race.js
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
@@ -38,6 +40,8 @@ lint:
 	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
 	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2,race -- -D warnings
+	# The page's build: the module's own global allocator (src/wasm/own_heap.rs).
+	cargo clippy --target wasm32-unknown-unknown --lib --locked --features page-heap -- -D warnings
 	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
 	# (Cortex-M4F: no SyncPool or SizeClasses there). `rustc --crate-type rlib`: no cdylib.
 	for target in x86_64-unknown-none thumbv7em-none-eabihf; do \
@@ -68,8 +72,8 @@ test-wasm:
 	@mkdir -p target
 	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2,race 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 10 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 10 (pool, typed, web, web_heap, web_misuse, web_race, growing, size_classes, global_alloc, allocator_api2)" >&2; \
+	if [ "$$suites" -lt 11 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 11 (pool, typed, web, web_heap, web_misuse, web_race, growing, size_classes, global_alloc, allocator_api2, trace)" >&2; \
 		exit 1; \
 	fi
 
@@ -109,6 +113,14 @@ diagram:
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
 		--window-size=948,345 --screenshot=$(CURDIR)/img.png file://$(CURDIR)/target/pool_diagram.html
 
+## Issue 18: record the allocation trace of a real program (pulldown-cmark rendering the
+## README's story, with a word index; examples/record_trace.rs) for the page's "A real
+## program's heap". Then `cargo test --test trace` says the new final counters to put in
+## tests/readme_trace.expected (and `make test-wasm` the wasm32 heap's).
+.PHONY: trace
+trace:
+	cargo run --release --quiet --locked --example record_trace -- README.md www/trace/readme.trace
+
 ## The page in real headless Chromium (tests/e2e, playwright-core pinned in its lockfile).
 .PHONY: test-e2e
 test: test-e2e
@@ -116,7 +128,7 @@ test: test-e2e
 test-e2e: build
 	scripts/setup.sh browser
 	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js race.test.js
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js beyond.test.js race.test.js
 
 ## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
 ## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.
@@ -128,6 +140,13 @@ loom:
 bench-size-classes:
 	scripts/setup.sh native
 	cargo bench --locked --bench size_classes
+
+## Issue 15: talc's random-actions workload (1 and 2 threads, max sizes 200 B – 100 KB) and its
+## memory-efficiency workload: SizeClasses against glibc, mimalloc, jemalloc and dlmalloc, the
+## ratios printed (benches/random_actions.rs; about a minute; table in target/random-actions.md).
+bench-random-actions:
+	scripts/setup.sh native
+	cargo bench --locked --bench random_actions
 
 ## Issue 7: the same workload on wasm32 in Node, against dlmalloc and talc (tests/wasm_mixed.rs).
 bench-size-classes-wasm:
@@ -187,7 +206,7 @@ stress:
 	cargo run --release --locked --example stress -- $(STRESS_OPS)
 
 ## Benchmarks (issue 6): native criterion suite and wasm modules under node, in one run, then
-## benches/results.md and benches/results.svg. Takes about eight minutes here; not part of `make test`
+## benches/results.md and benches/results.svg, then talc's random actions (target/random-actions.md). Takes about nine minutes here; not part of `make test`
 ## (whose clippy --all-targets compiles the benches).
 bench:
 	scripts/setup.sh native
@@ -199,4 +218,5 @@ bench:
 		CRITERION_HOME="$(CURDIR)/target/criterion" \
 		cargo bench --locked --bench pool -- 'colour-4096/pool'
 	benches/wasm/run.sh
+	cargo bench --locked --bench random_actions
 	python3 scripts/bench_report.py

@@ -59,6 +59,25 @@ wasm() {
         say "installing wasm-bindgen-cli $want (~2 min)"
         cargo install wasm-bindgen-cli --version "=$want" --force
     fi
+    # wasm-opt for `make build`: binaryen from npm, at the version its lockfile pins (wasm-pack
+    # would fetch it from GitHub; Debian's binaryen 108 breaks wasm-bindgen modules).
+    node_and_npm
+    local tools
+    tools="$(dirname "$0")/wasm-opt"
+    if [ "$(cd "$tools" && node -p 'require("binaryen/package.json").version' 2>/dev/null)" != \
+        "$(cd "$tools" && node -p 'require("./package-lock.json").packages["node_modules/binaryen"].version')" ]; then
+        say "installing binaryen's wasm-opt from npm (~10 s, 104 MB)"
+        (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# Node.js runs the page's end-to-end tests and binaryen's wasm-opt: the machine's, or Debian's.
+node_and_npm() {
+    if ! have node || ! have npm; then
+        say "installing Node.js and npm"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
 }
 
 browser() {
@@ -67,12 +86,6 @@ browser() {
         say "installing Debian's chromium and chromium-driver"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-    fi
-    # The page's end-to-end test (tests/e2e) runs on Node.js: the machine's, or Debian's.
-    if ! have node || ! have npm; then
-        say "installing Node.js and npm"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     fi
 }
 

@@ -7,7 +7,7 @@
 //! two of the crate's allocators, each by shared reference (the trait's methods take `&self`,
 //! and `&A` is an allocator whenever `A` is):
 //!
-//! - **[`SizeClasses`]**: any layout, from the class that fits it (or whole pages above 32 KiB),
+//! - **[`SizeClasses`]**: any layout, from the class that fits it (or whole pages above 1 MiB),
 //!   so `Vec::new_in(&classes)` and `HashMap::new_in(&classes)` keep all their memory in a heap
 //!   you create, inspect with [`SizeClasses::class_stats`], and drop as a whole.
 //! - **[`TypedPool`]**: one block per allocation, so `Box::new_in(value, &pool)` puts the value
@@ -19,10 +19,10 @@
 //! | call | `&SizeClasses` | `&TypedPool` |
 //! |---|---|---|
 //! | `allocate` of a zero-sized layout | a dangling, aligned pointer; no memory used | the same |
-//! | `allocate` larger than a block / than 32 KiB | whole pages from the memory source | `Err(AllocError)` |
+//! | `allocate` larger than a block / than 1 MiB | whole pages from the memory source | `Err(AllocError)` |
 //! | `allocate` aligned more than a block | a class (or pages) aligned enough, up to 4 KiB; `Err` above | `Err(AllocError)` |
 //! | `deallocate` of a zero-sized layout | nothing to do | nothing to do |
-//! | `deallocate` of a pointer from elsewhere | refused and counted in its class's [`PoolStats::rejected`](crate::PoolStats) (above 32 KiB it cannot be checked: the caller's promise) | refused and counted in [`TypedPool::stats`] |
+//! | `deallocate` of a pointer from elsewhere | refused and counted in its class's [`PoolStats::rejected`](crate::PoolStats) (above 1 MiB it cannot be checked: the caller's promise) | refused and counted in [`TypedPool::stats`] |
 //!
 //! `deallocate` with a pointer the allocator did not hand out breaks the trait's contract, so
 //! a caller may not rely on it; the pools check anyway, as their `free` always does, so such

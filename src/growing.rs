@@ -75,6 +75,11 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory> {
     by_address: [RegionSpan; MAX_REGIONS],
     /// Bit `k` set: region `k` may have a block to hand out.
     with_room: u64,
+    /// A region with at least this many bytes of blocks gives its memory back when its last
+    /// block in use is freed (`usize::MAX`: never, the default; `SizeClasses` sets it).
+    decommit_from: usize,
+    /// Regions that gave their memory back so.
+    decommits: u64,
     stats: PoolStats,
 }
 
@@ -176,6 +181,8 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 region: 0,
             }; MAX_REGIONS],
             with_room: 0,
+            decommit_from: usize::MAX,
+            decommits: 0,
             stats: PoolStats {
                 in_use: 0,
                 peak_in_use: 0,
@@ -284,11 +291,36 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     /// ```
     #[inline]
     pub fn free(&mut self, block: NonNull<u8>) -> Result<(), FreeError> {
-        let addr = block.as_ptr().addr();
-        let Some(k) = self.region_of(addr) else {
-            self.stats.rejected.not_in_pool += 1;
-            return Err(FreeError::NotInPool { addr });
-        };
+        match self.free_if_in_regions(block) {
+            Some(result) => result,
+            None => Err(self.refuse_foreign(block)),
+        }
+    }
+
+    /// `free`, for a block inside one of this pool's regions; `None`, counting nothing and
+    /// changing nothing, for a pointer outside all of them (which may be another pool's:
+    /// `SizeClasses` asks each of a class's shards in turn).
+    #[inline]
+    pub(crate) fn free_if_in_regions(
+        &mut self,
+        block: NonNull<u8>,
+    ) -> Option<Result<(), FreeError>> {
+        let k = self.region_of(block.as_ptr().addr())?;
+        Some(self.free_in_region(k, block))
+    }
+
+    /// Counts a refused free of a pointer outside every region, and says so.
+    #[cold]
+    pub(crate) fn refuse_foreign(&mut self, block: NonNull<u8>) -> FreeError {
+        self.stats.rejected.not_in_pool += 1;
+        FreeError::NotInPool {
+            addr: block.as_ptr().addr(),
+        }
+    }
+
+    /// `free` of a pointer inside region `k`'s memory.
+    #[inline]
+    fn free_in_region(&mut self, k: usize, block: NonNull<u8>) -> Result<(), FreeError> {
         let Some(pool) = &mut self.regions[k] else {
             unreachable!("every region in the address table exists")
         };
@@ -297,6 +329,11 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 self.with_room |= 1 << k;
                 self.stats.in_use -= 1;
                 self.stats.total_frees += 1;
+                if pool.in_use() == 0
+                    && pool.block_count() * pool.block_size() >= self.decommit_from
+                {
+                    self.decommit_region(k);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -309,6 +346,70 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
                 Err(self.globalise(k, error))
             }
         }
+    }
+
+    /// Region `k`'s last block in use was just freed. If the pool is now mostly idle (at most
+    /// a quarter of its blocks in use), every empty region of at least `decommit_from` bytes
+    /// that still holds memory gives it back to the source, except the smallest of them,
+    /// kept as a spare.
+    ///
+    /// Why a quarter, as a vector shrinks only when a quarter full: a region given back is
+    /// touched afresh (a page fault per page) when the pool needs it again, which takes the
+    /// blocks in use to rise from a quarter of the capacity to what the regions below it hold
+    /// (about half, for the largest), so each page fault is paid for by many operations, not
+    /// one. Why a spare: a program that allocates and frees one large block over and over
+    /// would otherwise give its region back, and fault it in again, every time.
+    #[cold]
+    #[inline(never)]
+    fn decommit_region(&mut self, k: usize) {
+        let _ = k;
+        if self.stats.in_use * 4 > self.capacity() {
+            return;
+        }
+        let decommit_from = self.decommit_from;
+        let idle = |pool: &Pool<M>| {
+            pool.in_use() == 0
+                && pool.next_never_used() > 0
+                && pool.block_count() * pool.block_size() >= decommit_from
+        };
+        // Regions in creation order grow, so the first idle one is the smallest: the spare.
+        let mut spare_kept = false;
+        for slot in &mut self.regions[..self.region_count] {
+            let Some(pool) = slot else { continue };
+            if !idle(pool) {
+                continue;
+            }
+            if !spare_kept {
+                spare_kept = true;
+            } else if pool.decommit_if_unused() {
+                self.decommits += 1;
+            }
+        }
+    }
+
+    /// From now on, a region with at least `bytes` bytes of blocks gives its memory back to
+    /// the source (keeping its addresses) as soon as none of its blocks is in use.
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn decommit_empty_regions_from(&mut self, bytes: usize) {
+        self.decommit_from = bytes;
+    }
+
+    /// How many times a region gave its memory back.
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn decommits(&self) -> u64 {
+        self.decommits
+    }
+
+    /// Bytes of blocks that may be resident: in each region, those up to its first block
+    /// never used (since its creation or its last decommit).
+    // Only `SizeClasses` (64-bit atomics) uses it.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn touched_bytes(&self) -> usize {
+        self.regions()
+            .map(|pool| pool.next_never_used() * pool.block_size())
+            .sum()
     }
 
     /// Turns a region's block index in `error` into the pool-wide one.

@@ -41,7 +41,7 @@
 //! | [`TypedPool`] | a self-freeing [`PoolBox`], or `Box::new_in(x, &pool)` | one thread | no | on drop | none in safe code; `deallocate` refuses and counts | yes |
 //! | [`GrowingPool`] | a pointer; regions added, blocks never moved | one owner | yes | yes | refused | yes |
 //! | [`SyncPool`] | a pointer, lock-free | any | no | yes | refused, races included | 64-bit atomics |
-//! | [`SizeClasses`] | any layout (`GlobalAlloc`, `Allocator`) | any (a lock per class) | yes | yes | refused and counted (up to 32 KiB) | 64-bit atomics |
+//! | [`SizeClasses`] | any layout (`GlobalAlloc`, `Allocator`) | any (a shard of classes per processor, a lock per class) | yes | yes | refused and counted (up to 1 MiB) | 64-bit atomics |
 //! | `slab` | a `usize` key | one owner | yes (moves values) | yes | a stale key reads the slot's new value | with `alloc` |
 //! | `sharded-slab` | a generational key | any | yes | yes | a stale key finds nothing | no |
 //! | `heapless::pool` | a `Box`/`Arc` from `static` blocks | any | with more blocks | on drop | cannot be written | yes |
@@ -166,6 +166,8 @@ mod size_classes;
 #[cfg(target_has_atomic = "64")]
 mod sync_pool;
 pub mod teaching;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub mod trace;
 mod typed;
 
 /// The wasm boundary: the pool exported to JavaScript (wasm32 only, with the default `js`
@@ -182,7 +184,8 @@ pub use memory::{MemorySource, SliceMemory, SystemMemory};
 pub use pool::Pool;
 #[cfg(target_has_atomic = "64")]
 pub use size_classes::{
-    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, LARGEST_CLASS,
+    ClassStats, LargeStats, SizeClasses, CLASS_COUNT, CLASS_SIZES, DECOMMIT_FROM, LARGEST_CLASS,
+    SHARDS,
 };
 #[cfg(all(target_has_atomic = "64", not(loom)))]
 pub use sync_pool::SyncPool;

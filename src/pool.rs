@@ -414,6 +414,23 @@ impl<M: MemorySource> Pool<M> {
         &self.last_refusal
     }
 
+    /// When no block is in use: gives the region's memory back to the memory source (keeping
+    /// its addresses) and starts over with every block never used; the counters are kept.
+    /// Returns whether it did: not while a block is in use, nor when the source cannot
+    /// (then nothing changed).
+    pub(crate) fn decommit_if_unused(&mut self) -> bool {
+        if self.in_use() != 0 || self.next_never_used == 0 {
+            return false;
+        }
+        // SAFETY: no block is in use (checked above), so nobody holds one of the bytes lost.
+        if !unsafe { self.region.decommit() } {
+            return false;
+        }
+        self.free_head = self.region.empty_list();
+        self.next_never_used = 0;
+        true
+    }
+
     /// Checks, without changing anything, whether `free(ptr)` would succeed: `Ok` with the
     /// block's index if `ptr` is an in-use block of this pool, otherwise the error `free`
     /// would return.

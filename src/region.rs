@@ -491,6 +491,24 @@ impl<M: MemorySource> Region<M> {
         }
     }
 
+    /// Gives the region's memory back to the source but keeps its addresses; afterwards every
+    /// byte reads as zero again, so the region is as `new` made it: every block never used,
+    /// every chunk list empty. `false` if the source cannot (nothing changed then).
+    ///
+    /// # Safety
+    ///
+    /// No block is in use: whatever the blocks hold is lost.
+    pub(crate) unsafe fn decommit(&mut self) -> bool {
+        // SAFETY: `base` and `size` are the pair `acquire` returned, still ours; the caller
+        // guarantees no block is in use, and the metadata is ours alone.
+        if !unsafe { self.memory.decommit(self.base, self.size) } {
+            return false;
+        }
+        // Zeroed chunk heads are empty lists; the stack of chunks with free blocks lives here.
+        self.stack_top = NO_CHUNK;
+        true
+    }
+
     /// The chunks waiting on the stack, top first, as the block index of each one's list head
     /// (for introspection: after the list being handed out from, `alloc` takes them in this
     /// order).

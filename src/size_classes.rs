@@ -4,23 +4,24 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::map::{PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
-use crate::GrowingPool;
+use crate::{GrowingPool, RejectedFrees};
 
 /// The block size of each class, smallest first.
 pub const CLASS_SIZES: [usize; CLASS_COUNT] = [
     8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
-    12288, 16384, 24576, 32768,
+    12288, 16384, 24576, 32768, 49152, 65536, 98304, 131072, 196608, 262144, 393216, 524288,
+    786432, 1048576,
 ];
 
 /// How many size classes there are.
-pub const CLASS_COUNT: usize = 23;
+pub const CLASS_COUNT: usize = 33;
 
 /// Requests larger than this (or aligned to more) bypass the classes.
-pub const LARGEST_CLASS: usize = 32768;
+pub const LARGEST_CLASS: usize = 1 << 20;
 
 /// Large blocks are whole pages of this size; it is also the largest alignment they have.
 const PAGE_SIZE: usize = 4096;
@@ -31,6 +32,11 @@ const FIRST_REGION_BYTES: usize = 60 * 1024;
 
 /// The fewest blocks in a class's first region.
 const MIN_FIRST_COUNT: usize = 4;
+
+/// A class's region with at least this many bytes of blocks gives its memory back to the
+/// system (`madvise`, natively) when it is empty and another such region of the class is
+/// empty too (the larger of the two goes). See *Memory given back* on [`SizeClasses`].
+pub const DECOMMIT_FROM: usize = 128 * 1024;
 
 /// Class for a size of `1 + 8·(k − 1) ..= 8·k` bytes, for sizes up to 1024: one load.
 const SMALL_CLASS: [u8; 129] = small_class_table();
@@ -167,6 +173,137 @@ impl<M: MemorySource + Clone> Class<M> {
         self.0
             .with(|pool| f(pool.get_or_insert_with(|| class_pool(index, memory.clone()))))
     }
+
+    /// Runs `f` on the class's pool if it has been made, holding its lock; `None` otherwise
+    /// (nothing is made).
+    fn with_existing<R>(&self, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> Option<R> {
+        self.0.with(|pool| pool.as_mut().map(f))
+    }
+}
+
+/// The most shards a [`SizeClasses::new`] spreads its threads over: natively with `std`,
+/// eight (or as many as there are processors, if fewer); on wasm32 (one thread) and without
+/// `std` (no thread-local storage), one.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+pub const SHARDS: usize = 8;
+
+/// The most shards a [`SizeClasses::new`] spreads its threads over: natively with `std`,
+/// eight (or as many as there are processors, if fewer); on wasm32 (one thread) and without
+/// `std` (no thread-local storage), one.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+pub const SHARDS: usize = 1;
+
+/// One full ladder of classes, each behind its own lock. A [`SizeClasses`] has one inline
+/// (its *home* shard) and up to [`SHARDS`]` − 1` more, made when a thread first needs one.
+///
+/// Aligned to 128 bytes (two cache lines, what x86-64 prefetches together) so that no cache
+/// line holds both a shard's words, written by its threads, and anything another thread
+/// reads on every call (the home shard sits inside the allocator, next to `others`).
+#[repr(align(128))]
+struct Shard<M: MemorySource + Clone> {
+    classes: [Class<M>; CLASS_COUNT],
+    /// The shard's `realloc` counters ([`LargeStats`] sums them). Per shard, not per
+    /// allocator: one counter bumped by every thread's `realloc` would bounce its cache line
+    /// between the processors on every call (measured: two threads on talc's workload then
+    /// did 1.25 times the actions of one, against 2.2 times for glibc).
+    reallocs_in_place: AtomicU64,
+    reallocs_moved: AtomicU64,
+}
+
+impl<M: MemorySource + Clone> Shard<M> {
+    const fn new() -> Self {
+        Shard {
+            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            reallocs_in_place: AtomicU64::new(0),
+            reallocs_moved: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The shard of the calling thread: threads are dealt shards in turn (0, 1, …, `n − 1`, 0,
+/// …) on their first call, and keep theirs for life, where `n` is the number of processors
+/// online (at most [`SHARDS`]).
+///
+/// Why no more shards than processors: no more threads than that run at once, so as many
+/// shards are enough for threads dealt in turn never to wait for each other; and each shard
+/// used keeps its own free blocks, so more shards would only spread a program's memory over
+/// more pools (a program that keeps starting threads would warm up shard after shard).
+///
+/// The thread-local is a `Cell<usize>` with a constant initialiser and no destructor: it
+/// never allocates (a global allocator's thread-local must not, or its first use would call
+/// the allocator from inside itself) and nothing runs at thread exit, so a thread can end at
+/// any moment, with its blocks still in use or already handed to other threads. Its shard
+/// simply serves the next thread dealt the same number.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+#[inline(always)]
+fn thread_shard() -> usize {
+    use core::cell::Cell;
+    std::thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|shard| {
+            let mut index = shard.get();
+            if index == usize::MAX {
+                index = deal_shard();
+                shard.set(index);
+            }
+            index
+        })
+        .unwrap_or(0)
+}
+
+/// The next shard number to deal to a thread.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+#[cold]
+fn deal_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static IN_USE: AtomicUsize = AtomicUsize::new(0);
+    let mut shards = IN_USE.load(Ordering::Relaxed);
+    if shards == 0 {
+        shards = processors().clamp(1, SHARDS);
+        IN_USE.store(shards, Ordering::Relaxed);
+    }
+    NEXT.fetch_add(1, Ordering::Relaxed) % shards
+}
+
+/// Processors online: `sysconf`, which allocates nothing (`std::thread::available_parallelism`
+/// may, reading cgroup files).
+#[cfg(all(feature = "std", unix, not(miri)))]
+fn processors() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1)
+}
+
+/// Elsewhere (and under Miri, whose threads are its own): every shard.
+#[cfg(all(feature = "std", not(target_arch = "wasm32"), any(not(unix), miri)))]
+fn processors() -> usize {
+    SHARDS
+}
+
+/// One shard: nothing to choose.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+#[inline(always)]
+fn thread_shard() -> usize {
+    0
+}
+
+/// Adds one shard's counters of a class to the sum of the others'.
+fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
+    sum.in_use += shard.in_use;
+    sum.peak_in_use += shard.peak_in_use;
+    sum.total_allocs += shard.total_allocs;
+    sum.total_frees += shard.total_frees;
+    let RejectedFrees {
+        not_in_pool,
+        misaligned,
+        double_free,
+    } = shard.rejected;
+    sum.rejected.not_in_pool += not_in_pool;
+    sum.rejected.misaligned += misaligned;
+    sum.rejected.double_free += double_free;
+    sum.damaged_free_lists += shard.damaged_free_lists;
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
@@ -177,11 +314,13 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
     let layout = Layout::from_size_align(size, class_align(index))
         .expect("class sizes are powers of two times small odd numbers: valid layouts");
     let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
-    GrowingPool::with_layout_in(layout, first_count, memory)
-        .expect("class sizes and counts are not zero")
+    let mut pool = GrowingPool::with_layout_in(layout, first_count, memory)
+        .expect("class sizes and counts are not zero");
+    pool.decommit_empty_regions_from(DECOMMIT_FROM);
+    pool
 }
 
-/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 32 KiB, and
+/// A general-purpose allocator: one [`GrowingPool`] per size class from 8 B to 1 MiB, and
 /// whole pages from the memory source above that.
 ///
 /// One pool serves one size. A program asks for every size, so [`SizeClasses`] keeps a
@@ -189,21 +328,28 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// smallest class that fits it:
 ///
 /// ```text
-///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  16385..24576  24577..32768  more
-///  class:     8      16     32      48      64      96      …  24576         32768         large
+///  request:   1..8   9..16  17..32  33..48  49..64  65..96  …  524289..786432  786433..1048576  more
+///  class:     8      16     32      48      64      96      …  768 KiB         1 MiB            large
 /// ```
 ///
 /// The classes grow by about a half at each step (…, 64, 96, 128, 192, 256, …), so rounding a
 /// request up wastes at most a third of a block (internal fragmentation), and blocks in one
 /// class are all alike, so there is no external fragmentation inside a class. Requests above
-/// 32 KiB (or aligned to more than 32 KiB) are *large*: each goes straight to the memory
-/// source (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
+/// 1 MiB (or aligned to more than 1 MiB) are *large*: each goes straight to the memory source
+/// (`mmap`, or linear memory on wasm32) rounded up to whole 4 KiB pages.
 ///
-/// Why classes up to 32 KiB and not just a few KiB: a large block costs a system call to get
-/// and another to give back, plus a page fault per page touched, microseconds where a class
-/// takes nanoseconds. With classes ending at 4 KiB, the mixed benchmark
-/// (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB) ran nearly 40 times slower than
-/// glibc, almost all of it in `mmap` and `munmap`.
+/// # Why classes up to 1 MiB: no cliff above the small sizes
+///
+/// A large block costs a system call to get and another to give back, plus a page fault per
+/// page touched the first time: microseconds, where a class takes nanoseconds. With classes
+/// ending at 4 KiB, the mixed benchmark (`benches/size_classes.rs`, uniform sizes 1 B – 10 KB)
+/// ran nearly 40 times slower than glibc; with classes ending at 32 KiB, talc's random-actions
+/// workload (`benches/random_actions.rs`) ran 8 to 10 times slower than glibc once its sizes
+/// went past 20 KB, for the same reason. So the ladder goes on in page multiples up to 1 MiB:
+/// a freed 200 KB block is a free block of its class, handed to the next request of that
+/// class without asking the kernel, and its pages stay mapped (and, once touched, resident).
+/// Above 1 MiB a request is rare enough, and its bytes costly enough to fill, that a system
+/// call is a small part of its price (glibc's own `mmap` threshold starts at 128 KiB).
 ///
 /// [`SizeClasses`] implements [`GlobalAlloc`], so a whole program can run on it:
 ///
@@ -234,9 +380,54 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// # Threads
 ///
 /// Each class has its own lock, a spin lock (an atomic flag) that allocates nothing, unlike
-/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. Two threads
-/// allocating different sizes never wait for each other; two threads on one class take turns.
-/// On wasm32 (one thread) the lock is never contended and costs a load and a store.
+/// `std::sync::Mutex`, which may allocate and so cannot guard a global allocator. And
+/// [`SizeClasses::new`] keeps not one ladder of classes but up to [`SHARDS`] of them, one
+/// *shard* per processor: each thread is dealt a shard on its first call (in turn: 0, 1, …)
+/// and allocates from it for life, so two threads running at once take two different locks
+/// and never wait for each other (with one ladder, talc's random-actions workload ran 3 to 9
+/// times slower on two threads than on one).
+///
+/// ```text
+///  thread A ─▶ shard 0: [8 B pool] [16 B pool] … [1 MiB pool]   (home, inside the struct)
+///  thread B ─▶ shard 1: [8 B pool] [16 B pool] … [1 MiB pool]   (made on B's first call)
+///  thread C ─▶ shard 0 again (when there are two processors)
+/// ```
+///
+/// A block freed by another thread than the one that allocated it (a `String` sent over a
+/// channel) is not in the freeing thread's shard: `dealloc` looks in the other shards' pools
+/// of the class, takes that shard's lock, and gives the block back where it came from, so
+/// the check of every pointer holds across threads too. A pointer in no shard is refused and
+/// counted in the caller's.
+///
+/// What a thread keeps per thread is one number in a thread-local with a constant initialiser
+/// and no destructor: nothing is allocated on a thread's first call, and nothing runs at its
+/// exit, when its blocks may still be in use elsewhere; its shard just serves the next thread
+/// dealt the same number. On wasm32 (one thread) and without `std` there is one shard, and
+/// choosing it costs nothing. [`SizeClasses::new_in`] (a memory source of your own, maybe a
+/// small buffer) also keeps to one shard.
+///
+/// # Memory given back
+///
+/// A pool never gives a block back to the system: a freed block waits for the next request
+/// of its class. That is what makes a class fast, and what would keep a program that once
+/// held a gigabyte at a gigabyte of RAM after it freed everything. So a class's region whose
+/// blocks are all free gives its memory back, keeping its addresses (natively
+/// `madvise(MADV_DONTNEED)`: the kernel takes the pages now, and they read as zero when next
+/// touched, so the region starts over with every block never used). The policy:
+///
+/// - only regions of at least [`DECOMMIT_FROM`] (128 KiB) of blocks: the first regions of the
+///   small classes (60 KiB) are kept, so a program freeing and allocating small blocks never
+///   pays a system call for it;
+/// - only when the class is at most a quarter in use, as a vector shrinks only when a quarter
+///   full: the region given back is needed again only after the blocks in use have about
+///   doubled, so its page faults are paid for by many operations, not one;
+/// - never the smallest such empty region of the class: it is kept as a spare, so that one
+///   large block allocated and freed over and over costs no system call.
+///
+/// [`SizeClasses::touched_bytes`] says how much the classes may hold resident,
+/// [`SizeClasses::decommits`] how often a region went back. On wasm32 linear memory cannot
+/// shrink, and over a [`MemorySource`] of your own (a buffer) nothing is given back (its
+/// [`MemorySource::decommit`] says no): the memory stays, as before.
 ///
 /// # Looking inside
 ///
@@ -272,7 +463,15 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M
 /// unsafe { allocator.dealloc(block, layout) };
 /// ```
 pub struct SizeClasses<M: MemorySource + Clone = SystemMemory> {
-    classes: [Class<M>; CLASS_COUNT],
+    /// Shard 0, and the only one of an allocator made with [`SizeClasses::new_in`].
+    home: Shard<M>,
+    /// Shards `1..SHARDS`, null until a thread dealt that number first allocates; each in
+    /// memory from `memory`, given back on drop.
+    others: [AtomicPtr<Shard<M>>; SHARDS - 1],
+    /// Whether all threads use the home shard ([`SizeClasses::new_in`]) rather than being
+    /// spread over the shards ([`SizeClasses::new`]). `false` for sharded, so that a `static`
+    /// made with `new` is all zeros, in `.bss`.
+    one_shard: bool,
     large: LargeCounters,
     memory: M,
 }
@@ -284,8 +483,6 @@ struct LargeCounters {
     peak_bytes_in_use: AtomicUsize,
     total_allocs: AtomicU64,
     total_frees: AtomicU64,
-    reallocs_in_place: AtomicU64,
-    reallocs_moved: AtomicU64,
 }
 
 /// One size class as [`SizeClasses::class_stats`] sees it.
@@ -326,7 +523,9 @@ impl SizeClasses {
     /// taken until the first request.
     #[cfg(any(unix, target_arch = "wasm32"))]
     pub const fn new() -> SizeClasses {
-        SizeClasses::new_in(SystemMemory)
+        let mut classes = SizeClasses::new_in(SystemMemory);
+        classes.one_shard = false;
+        classes
     }
 
     /// The class that would serve `layout`: an index into [`CLASS_SIZES`], or `None` for a
@@ -343,7 +542,8 @@ impl SizeClasses {
     /// assert_eq!(class(33, 8), Some(3)); // 48 B
     /// assert_eq!(class(33, 32), Some(4)); // 64 B: the 48 B class is only 16-aligned
     /// assert_eq!(class(5000, 8), Some(17)); // 6144 B
-    /// assert_eq!(class(40_000, 8), None); // large
+    /// assert_eq!(class(40_000, 8), Some(23)); // 48 KiB
+    /// assert_eq!(class(2_000_000, 8), None); // large
     /// ```
     pub fn class_for(layout: Layout) -> Option<usize> {
         class_of(layout)
@@ -373,35 +573,168 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     /// ```
     pub const fn new_in(memory: M) -> Self {
         SizeClasses {
-            classes: [const { Class(SpinLock::new(None)) }; CLASS_COUNT],
+            home: Shard::new(),
+            others: [const { AtomicPtr::new(ptr::null_mut()) }; SHARDS - 1],
+            one_shard: true,
             large: LargeCounters {
                 in_use: AtomicUsize::new(0),
                 bytes_in_use: AtomicUsize::new(0),
                 peak_bytes_in_use: AtomicUsize::new(0),
                 total_allocs: AtomicU64::new(0),
                 total_frees: AtomicU64::new(0),
-                reallocs_in_place: AtomicU64::new(0),
-                reallocs_moved: AtomicU64::new(0),
             },
             memory,
         }
     }
 
-    /// Runs `f` on class `index`'s pool, holding its lock.
+    /// The calling thread's shard and its number.
     #[inline(always)]
-    fn with_class<R>(&self, index: usize, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> R {
-        self.classes[index].with(index, &self.memory, f)
+    fn own_shard(&self) -> (usize, &Shard<M>) {
+        if SHARDS == 1 || self.one_shard {
+            return (0, &self.home);
+        }
+        let index = thread_shard();
+        if index == 0 {
+            return (0, &self.home);
+        }
+        let shard = self.others[index - 1].load(Ordering::Acquire);
+        if shard.is_null() {
+            return self.make_shard(index);
+        }
+        // SAFETY: a non-null entry points to a shard `make_shard` initialised and published
+        // (Release, read with Acquire above); it lives until `self` is dropped.
+        (index, unsafe { &*shard })
     }
 
-    /// Class `class`'s counters, or `None` if there is no such class. Allocates nothing.
+    /// Shard `index`'s first use: its memory from the source, every class empty. If the
+    /// source has no memory for it (or gives it misaligned), the thread uses the home shard.
+    #[cold]
+    #[inline(never)]
+    fn make_shard(&self, index: usize) -> (usize, &Shard<M>) {
+        let bytes = size_of::<Shard<M>>();
+        let Some(memory) = self.memory.clone().acquire(bytes) else {
+            return (0, &self.home);
+        };
+        let shard: *mut Shard<M> = memory.as_ptr().cast();
+        if !shard.is_aligned() {
+            // SAFETY: the pair just came from `acquire`, and nothing uses it.
+            unsafe { self.memory.clone().release(memory, bytes) };
+            return (0, &self.home);
+        }
+        for class in 0..CLASS_COUNT {
+            // SAFETY: `shard` is aligned and `bytes` long, ours alone until published; each
+            // class is written in place (a whole shard is too big to build on the stack).
+            unsafe {
+                ptr::addr_of_mut!((*shard).classes[class]).write(Class(SpinLock::new(None)));
+            }
+        }
+        // SAFETY: as above, for the two counters.
+        unsafe {
+            ptr::addr_of_mut!((*shard).reallocs_in_place).write(AtomicU64::new(0));
+            ptr::addr_of_mut!((*shard).reallocs_moved).write(AtomicU64::new(0));
+        }
+        match self.others[index - 1].compare_exchange(
+            ptr::null_mut(),
+            shard,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: initialised above; from now on it lives until `self` is dropped.
+            Ok(_) => (index, unsafe { &*shard }),
+            Err(theirs) => {
+                // Another thread dealt the same number made it first: use theirs. Ours holds
+                // no pool yet, so giving its memory back is all there is to do.
+                // SAFETY: the pair from `acquire` above, never published.
+                unsafe { self.memory.clone().release(memory, bytes) };
+                // SAFETY: as in `own_shard`.
+                (index, unsafe { &*theirs })
+            }
+        }
+    }
+
+    /// Every shard made so far, with its number: the home shard first.
+    fn numbered_shards(&self) -> impl Iterator<Item = (usize, &Shard<M>)> + '_ {
+        let others = self.others.iter().enumerate().filter_map(|(index, shard)| {
+            let shard = shard.load(Ordering::Acquire);
+            // SAFETY: as in `own_shard`.
+            (!shard.is_null()).then(|| (index + 1, unsafe { &*shard }))
+        });
+        core::iter::once((0, &self.home)).chain(others)
+    }
+
+    /// Every shard made so far, the home shard first.
+    fn shards(&self) -> impl Iterator<Item = &Shard<M>> + '_ {
+        self.numbered_shards().map(|(_, shard)| shard)
+    }
+
+    /// Class `class`'s counters, or `None` if there is no such class: the sums over every
+    /// shard (so `peak_in_use` is the sum of each shard's peak, at least the real peak when
+    /// several threads allocate). Allocates nothing.
     pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
-        self.classes.get(class)?;
-        Some(self.with_class(class, |pool| ClassStats {
-            block_size: pool.block_size(),
-            regions: pool.region_count(),
-            capacity: pool.capacity(),
-            stats: pool.stats(),
-        }))
+        if class >= CLASS_COUNT {
+            return None;
+        }
+        let mut sum = ClassStats {
+            block_size: CLASS_SIZES[class],
+            regions: 0,
+            capacity: 0,
+            stats: PoolStats::default(),
+        };
+        for shard in self.shards() {
+            shard.classes[class].with_existing(|pool| {
+                sum.regions += pool.regions().count();
+                sum.capacity += pool.capacity();
+                add_stats(&mut sum.stats, pool.stats());
+            });
+        }
+        Some(sum)
+    }
+
+    /// Bytes of memory the allocator may hold resident: in every class's regions, the blocks
+    /// handed out at least once since the region was made or last gave its memory back (a
+    /// block never handed out was never touched), plus the large blocks in use. An upper
+    /// bound of what the classes cost in RAM, without asking the system. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::{GlobalAlloc, Layout};
+    /// use memory_pool::SizeClasses;
+    ///
+    /// let allocator = SizeClasses::new();
+    /// let layout = Layout::from_size_align(100_000, 8).unwrap(); // the 128 KiB class
+    /// // SAFETY: non-zero sizes; each block freed once, with its layout.
+    /// let blocks: Vec<_> = (0..10).map(|_| unsafe { allocator.alloc(layout) }).collect();
+    /// assert!(allocator.touched_bytes() >= 10 * 131_072);
+    /// for block in blocks {
+    ///     unsafe { allocator.dealloc(block, layout) };
+    /// }
+    /// // The first region (4 blocks) is kept as the class's spare; the second one went back.
+    /// # #[cfg(all(unix, not(miri)))]
+    /// assert_eq!(allocator.touched_bytes(), 4 * 131_072);
+    /// ```
+    pub fn touched_bytes(&self) -> usize {
+        let mut bytes = self.large.bytes_in_use.load(Ordering::Relaxed);
+        for shard in self.shards() {
+            for class in &shard.classes {
+                bytes += class
+                    .with_existing(|pool| pool.touched_bytes())
+                    .unwrap_or(0);
+            }
+        }
+        bytes
+    }
+
+    /// How many times a class's region gave its memory back to the system (see *Memory given
+    /// back*). Allocates nothing.
+    pub fn decommits(&self) -> u64 {
+        let mut decommits = 0;
+        for shard in self.shards() {
+            for class in &shard.classes {
+                decommits += class.with_existing(|pool| pool.decommits()).unwrap_or(0);
+            }
+        }
+        decommits
     }
 
     /// The counters of large blocks and of `realloc`. Allocates nothing.
@@ -413,24 +746,39 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             peak_bytes_in_use: large.peak_bytes_in_use.load(Ordering::Relaxed),
             total_allocs: large.total_allocs.load(Ordering::Relaxed),
             total_frees: large.total_frees.load(Ordering::Relaxed),
-            reallocs_in_place: large.reallocs_in_place.load(Ordering::Relaxed),
-            reallocs_moved: large.reallocs_moved.load(Ordering::Relaxed),
+            reallocs_in_place: self
+                .shards()
+                .map(|shard| shard.reallocs_in_place.load(Ordering::Relaxed))
+                .sum(),
+            reallocs_moved: self
+                .shards()
+                .map(|shard| shard.reallocs_moved.load(Ordering::Relaxed))
+                .sum(),
         }
     }
 
     /// Copies the layouts of class `class`'s regions (in creation order) into `out` and
     /// returns how many regions the class has (which may be more than `out` holds).
     /// Allocates nothing.
+    ///
+    /// With several shards (threads), the regions of the home shard come first, then each
+    /// other shard's in turn.
     pub fn class_regions(&self, class: usize, out: &mut [RegionLayout]) -> usize {
         if class >= CLASS_COUNT {
             return 0;
         }
-        self.with_class(class, |pool| {
-            for (slot, region) in out.iter_mut().zip(pool.regions()) {
-                *slot = region.layout();
-            }
-            pool.region_count()
-        })
+        let mut count = 0;
+        for shard in self.shards() {
+            shard.classes[class].with_existing(|pool| {
+                for region in pool.regions() {
+                    if let Some(slot) = out.get_mut(count) {
+                        *slot = region.layout();
+                    }
+                    count += 1;
+                }
+            });
+        }
+        count
     }
 
     /// Copies the state of each block of region `region` of class `class` into `out`, one
@@ -440,15 +788,23 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         if class >= CLASS_COUNT {
             return 0;
         }
-        self.with_class(class, |pool| {
-            let Some(region) = pool.regions().nth(region) else {
-                return 0;
-            };
-            for (slot, block) in out.iter_mut().zip(region.blocks()) {
-                *slot = block.state as u8;
+        let mut skip = region;
+        for shard in self.shards() {
+            let found = shard.classes[class].with_existing(|pool| {
+                let Some(region) = pool.regions().nth(skip) else {
+                    skip -= pool.regions().count();
+                    return None;
+                };
+                for (slot, block) in out.iter_mut().zip(region.blocks()) {
+                    *slot = block.state as u8;
+                }
+                Some(region.block_count())
+            });
+            if let Some(Some(count)) = found {
+                return count;
             }
-            region.block_count()
-        })
+        }
+        0
     }
 
     /// How many bytes of a block handed out for `layout` are usable: its class's block size,
@@ -485,6 +841,45 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         large.peak_bytes_in_use.fetch_max(now, Ordering::Relaxed);
         large.total_allocs.fetch_add(1, Ordering::Relaxed);
         block.as_ptr()
+    }
+
+    /// A large block resized to another large size by the memory source itself (`mremap`
+    /// natively: the pages move, nothing is copied), or `None` if the source cannot (wasm32,
+    /// a buffer of yours) and the block is as it was. Counted as a moved `realloc`: a large
+    /// block allocated, then the old one freed.
+    ///
+    /// # Safety
+    ///
+    /// `block` was returned for `layout`, large, and is in use; on `Some` it is not used
+    /// again.
+    #[cold]
+    unsafe fn resize_large(
+        &self,
+        block: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<*mut u8> {
+        let old_bytes = layout.size().next_multiple_of(PAGE_SIZE);
+        let new_bytes = new_size.checked_next_multiple_of(PAGE_SIZE)?;
+        let block = NonNull::new(block)?;
+        // SAFETY: a large block is exactly the pair `acquire(old_bytes)` (or an earlier
+        // resize) returned; the caller gives it up if this succeeds.
+        let moved = unsafe { self.memory.clone().resize(block, old_bytes, new_bytes)? };
+        // A resized region is aligned as the old one was, up to a page (the trait's promise),
+        // and the old one was aligned for the layout, which asks at most a page.
+        debug_assert_eq!(moved.as_ptr().addr() % layout.align(), 0);
+        let large = &self.large;
+        // Counted as the copying path counts: the new block allocated, then the old freed.
+        let now = large.bytes_in_use.fetch_add(new_bytes, Ordering::Relaxed) + new_bytes;
+        large.peak_bytes_in_use.fetch_max(now, Ordering::Relaxed);
+        large.bytes_in_use.fetch_sub(old_bytes, Ordering::Relaxed);
+        large.total_allocs.fetch_add(1, Ordering::Relaxed);
+        large.total_frees.fetch_add(1, Ordering::Relaxed);
+        self.own_shard()
+            .1
+            .reallocs_moved
+            .fetch_add(1, Ordering::Relaxed);
+        Some(moved.as_ptr())
     }
 
     /// Gives a large block's pages back.
@@ -524,8 +919,8 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
-            Some(class) => self
-                .with_class(class, GrowingPool::alloc)
+            Some(class) => self.own_shard().1.classes[class]
+                .with(class, &self.memory, GrowingPool::alloc)
                 .map_or(ptr::null_mut(), NonNull::as_ptr),
             None => self.alloc_large(layout),
         }
@@ -538,7 +933,12 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
                 if let Some(block) = NonNull::new(block) {
                     // A refused free (not a block of this class in use) changes nothing and
                     // is counted in the class's `rejected` counters.
-                    let _ = self.with_class(class, |pool| pool.free(block));
+                    let (own, shard) = self.own_shard();
+                    let freed = shard.classes[class]
+                        .with(class, &self.memory, |pool| pool.free_if_in_regions(block));
+                    if freed.is_none() {
+                        self.dealloc_elsewhere(own, class, block);
+                    }
                 }
             }
             // SAFETY: the caller passes a block this allocator returned for `layout`; a
@@ -557,8 +957,17 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
             _ => false,
         };
         if stays {
-            self.large.reallocs_in_place.fetch_add(1, Ordering::Relaxed);
+            self.own_shard()
+                .1
+                .reallocs_in_place
+                .fetch_add(1, Ordering::Relaxed);
             return block;
+        }
+        if class_of(layout).is_none() && class_of(new_layout).is_none() {
+            // SAFETY: the caller's block, allocated large with `layout`.
+            if let Some(moved) = unsafe { self.resize_large(block, layout, new_size) } {
+                return moved;
+            }
         }
         // SAFETY: `new_layout` has a non-zero size (the caller's contract for `realloc`).
         let moved = unsafe { self.alloc(new_layout) };
@@ -570,9 +979,53 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
                 ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
                 self.dealloc(block, layout);
             }
-            self.large.reallocs_moved.fetch_add(1, Ordering::Relaxed);
+            self.own_shard()
+                .1
+                .reallocs_moved
+                .fetch_add(1, Ordering::Relaxed);
         }
         moved
+    }
+}
+
+impl<M: MemorySource + Clone> SizeClasses<M> {
+    /// A block that is in none of the calling thread's shard's regions of its class: another
+    /// thread's shard allocated it (a block handed between threads), or it is no block of
+    /// this allocator at all, refused and counted in the caller's shard.
+    #[cold]
+    #[inline(never)]
+    fn dealloc_elsewhere(&self, own: usize, class: usize, block: NonNull<u8>) {
+        for (index, shard) in self.numbered_shards() {
+            if index == own {
+                continue;
+            }
+            let freed = shard.classes[class].with_existing(|pool| pool.free_if_in_regions(block));
+            if let Some(Some(_)) = freed {
+                // Freed there, or refused and counted there (inside that shard's region).
+                return;
+            }
+        }
+        let (_, shard) = self.own_shard();
+        shard.classes[class].with(class, &self.memory, |pool| pool.refuse_foreign(block));
+    }
+}
+
+impl<M: MemorySource + Clone> Drop for SizeClasses<M> {
+    fn drop(&mut self) {
+        for shard in &mut self.others {
+            let shard = *shard.get_mut();
+            if let Some(memory) = NonNull::new(shard) {
+                // SAFETY: a shard `make_shard` made from `acquire(size_of::<Shard>())`; no
+                // `&self` is left, so nothing uses it: its pools give their regions back as
+                // they drop, then its own memory goes back.
+                unsafe {
+                    ptr::drop_in_place(shard);
+                    self.memory
+                        .clone()
+                        .release(memory.cast(), size_of::<Shard<M>>());
+                }
+            }
+        }
     }
 }
 
@@ -591,17 +1044,25 @@ mod tests {
 
     #[test]
     fn every_size_maps_to_the_smallest_class_that_fits() {
-        // Every size natively; under Miri (slow) every 1021st size and each class's edges.
-        let step = if cfg!(miri) { 1021 } else { 1 };
+        // Every size up to 32 KiB natively and every 61st above (the page classes); under
+        // Miri (slow) every 1021st (every 65521st above 32 KiB); each class's edges always.
+        let (step, large_step) = if cfg!(miri) { (1021, 65521) } else { (1, 61) };
         let edges = CLASS_SIZES.iter().flat_map(|&size| [size, size + 1]);
-        for size in (1..=LARGEST_CLASS).step_by(step).chain(edges) {
+        let sizes = (1..=32768)
+            .step_by(step)
+            .chain((32769..=LARGEST_CLASS).step_by(large_step))
+            .chain(edges);
+        for size in sizes {
             if size > LARGEST_CLASS {
                 continue;
             }
-            for align in (0..=15).map(|shift| 1 << shift) {
+            for align in (0..=21).map(|shift| 1 << shift) {
                 let layout = Layout::from_size_align(size, align).unwrap();
-                let class = class_of(layout).unwrap();
                 let fits = |c: usize| CLASS_SIZES[c] >= size && class_align(c) >= align;
+                let Some(class) = class_of(layout) else {
+                    assert!(!(0..CLASS_COUNT).any(fits), "size {size} align {align}");
+                    continue;
+                };
                 assert!(fits(class), "size {size} align {align} → class {class}");
                 assert!(
                     (0..class).all(|smaller| !fits(smaller)),
@@ -609,8 +1070,11 @@ mod tests {
                 );
             }
         }
-        assert_eq!(class_of(Layout::from_size_align(32769, 8).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(8, 65536).unwrap()), None);
+        assert_eq!(
+            class_of(Layout::from_size_align(LARGEST_CLASS + 1, 8).unwrap()),
+            None
+        );
+        assert_eq!(class_of(Layout::from_size_align(8, 2 << 20).unwrap()), None);
     }
 
     #[test]

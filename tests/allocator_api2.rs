@@ -35,13 +35,15 @@ fn vec_in_size_classes_grows_through_the_classes_and_gives_every_block_back() {
     for i in 0..10_000u32 {
         numbers.push(i);
     }
+    // Room for 300,000 u32s: 1.2 MB, past the largest class, so a large block.
+    numbers.reserve_exact(300_000);
     assert_eq!(
         numbers.iter().map(|&n| u64::from(n)).sum::<u64>(),
         49_995_000
     );
     assert!(
         classes.large_stats().total_allocs > 0,
-        "40 KB of u32s is a large block"
+        "1.2 MB of u32s is a large block"
     );
     let moved: u64 = (0..CLASS_SIZES.len())
         .map(|class| classes.class_stats(class).unwrap().stats.total_allocs)

@@ -100,7 +100,7 @@ fn growing_pool_over_a_buffer_grows_until_the_buffer_is_full() {
 
 #[test]
 fn size_classes_over_a_buffer_serve_classes_and_large_blocks_from_it() {
-    let mut bytes = vec![0u8; 1 << 20];
+    let mut bytes = vec![0u8; 4 << 20];
     let (start, end) = (
         bytes.as_ptr() as usize,
         bytes.as_ptr() as usize + bytes.len(),
@@ -110,7 +110,7 @@ fn size_classes_over_a_buffer_serve_classes_and_large_blocks_from_it() {
     for layout in [
         Layout::from_size_align(24, 8).unwrap(),
         Layout::from_size_align(CLASS_SIZES[10], 64).unwrap(),
-        Layout::from_size_align(100_000, 4096).unwrap(), // large: straight from the buffer
+        Layout::from_size_align(1_100_000, 4096).unwrap(), // large: straight from the buffer
     ] {
         // SAFETY: every layout has a non-zero size.
         let block = unsafe { classes.alloc(layout) };

@@ -65,12 +65,12 @@ fn collections_strings_and_formatting_run_on_the_pools() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn growing_a_vector_through_every_class_into_large_blocks_keeps_its_contents() {
     let mut bytes = Vec::new();
-    for i in 0..200_000u32 {
+    for i in 0..1_500_000u32 {
         bytes.push(i as u8);
     }
     assert!(bytes.iter().enumerate().all(|(i, &b)| b == i as u8));
     let large = ALLOCATOR.large_stats();
-    assert!(large.total_allocs >= 1 && large.reallocs_moved >= 10);
+    assert!(large.total_allocs >= 1 && large.reallocs_moved >= 10); // past 1 MiB
     let mut text = String::with_capacity(100);
     let start = text.as_ptr();
     text.push_str(&"x".repeat(100));
@@ -129,5 +129,65 @@ fn no_free_from_std_is_ever_refused() {
         let stats = ALLOCATOR.class_stats(class).unwrap();
         assert_eq!(stats.stats.rejected.total(), 0, "class {class}: {stats:?}");
         assert!(stats.stats.in_use <= stats.capacity);
+    }
+}
+
+/// Native only. Threads that live briefly, under load: waves of threads each allocate
+/// strings and boxes, hand half of them to the next thread over a channel, free what the
+/// previous one handed them, and exit with blocks of theirs still alive elsewhere. The
+/// shards (one per thread, dealt in turn) are reused by later threads; no exit handler runs,
+/// none is needed, and no free is ever refused.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn short_lived_threads_under_load_hand_blocks_over_and_exit() {
+    use std::sync::mpsc;
+    use std::thread;
+
+    const WAVES: usize = 8;
+    const THREADS_PER_WAVE: usize = 8;
+    let (first_send, mut receive) = mpsc::channel::<Vec<String>>();
+    first_send.send(Vec::new()).unwrap();
+    drop(first_send);
+    let mut handed_total = 0;
+    for wave in 0..WAVES {
+        let mut threads = Vec::new();
+        for t in 0..THREADS_PER_WAVE {
+            let (send, next_receive) = mpsc::channel::<Vec<String>>();
+            let from_previous = std::mem::replace(&mut receive, next_receive);
+            threads.push(thread::spawn(move || {
+                let mine: Vec<String> = (0..500)
+                    .map(|i| format!("wave {wave} thread {t} item {i} {}", "x".repeat(i % 300)))
+                    .collect();
+                let boxes: Vec<Box<[u8; 5000]>> = (0..20).map(|i| Box::new([i; 5000])).collect();
+                for received in from_previous {
+                    assert!(received.iter().all(|s| s.starts_with("wave ")));
+                    drop(received); // blocks another (maybe finished) thread allocated
+                }
+                let (mut kept, mut handed) = (Vec::new(), Vec::new());
+                for (i, string) in mine.into_iter().enumerate() {
+                    if i % 2 == 0 {
+                        kept.push(string);
+                    } else {
+                        handed.push(string);
+                    }
+                }
+                assert_eq!(boxes[19][4999], 19);
+                let count = handed.len();
+                send.send(handed).unwrap();
+                drop(kept);
+                count
+            }));
+        }
+        for thread in threads {
+            handed_total += thread.join().unwrap();
+        }
+    }
+    // The last thread's hand-over is freed here, on the test's own thread.
+    let left: usize = receive.iter().map(|strings| strings.len()).sum();
+    assert_eq!(left, 250);
+    assert_eq!(handed_total, WAVES * THREADS_PER_WAVE * 250);
+    for class in 0..CLASS_COUNT {
+        let stats = ALLOCATOR.class_stats(class).unwrap();
+        assert_eq!(stats.stats.rejected.total(), 0, "class {class}: {stats:?}");
     }
 }

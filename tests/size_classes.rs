@@ -36,8 +36,8 @@ fn holds(block: *const u8, len: usize) -> bool {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn small_requests_come_from_their_class_and_go_back_to_it() {
     let allocator = SizeClasses::new();
-    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000]; // eight different classes
-                                                         // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
+    let sizes = [1, 9, 24, 48, 100, 1000, 4096, 30_000, 200_000]; // nine different classes
+                                                                  // SAFETY: every layout has a non-zero size; each block is freed once with its layout.
     unsafe {
         let blocks: Vec<*mut u8> = sizes
             .iter()
@@ -93,8 +93,10 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
         let mut block = allocator.alloc(layout(10, 1));
         let mut size = 10;
         fill(block, size);
-        // Up through every class and into large blocks, then back down.
-        for new_size in [20, 40, 200, 3000, 5000, 40_000, 100_000, 4000, 50, 3] {
+        // Up through the classes (the page classes too) and into large blocks, then back down.
+        for new_size in [
+            20, 40, 200, 3000, 5000, 40_000, 100_000, 700_000, 2_000_000, 3_000_000, 4000, 50, 3,
+        ] {
             let moved = allocator.realloc(block, layout(size, 1), new_size);
             assert!(!moved.is_null());
             assert!(holds(moved, size.min(new_size)), "{size} → {new_size}");
@@ -105,7 +107,7 @@ fn realloc_across_classes_moves_and_copies_the_bytes() {
         allocator.dealloc(block, layout(size, 1));
     }
     let large = allocator.large_stats();
-    assert_eq!(large.reallocs_moved, 10);
+    assert_eq!(large.reallocs_moved, 13);
     assert_eq!(
         (large.total_allocs, large.total_frees, large.in_use),
         (2, 2, 0)
@@ -121,28 +123,31 @@ fn large_realloc_within_the_same_pages_stays_in_place() {
     let allocator = SizeClasses::new();
     // SAFETY: as above.
     unsafe {
-        let block = allocator.alloc(layout(40_000, 8)); // ten pages
-        fill(block, 40_000);
-        assert_eq!(allocator.realloc(block, layout(40_000, 8), 40_960), block);
-        assert_eq!(allocator.large_stats().bytes_in_use, 40_960);
-        assert!(holds(block, 40_000));
-        allocator.dealloc(block, layout(40_960, 8));
+        let block = allocator.alloc(layout(2_000_000, 8)); // 489 pages
+        fill(block, 2_000_000);
+        assert_eq!(
+            allocator.realloc(block, layout(2_000_000, 8), 489 * 4096),
+            block
+        );
+        assert_eq!(allocator.large_stats().bytes_in_use, 489 * 4096);
+        assert!(holds(block, 2_000_000));
+        allocator.dealloc(block, layout(489 * 4096, 8));
     }
     let large = allocator.large_stats();
     assert_eq!(
         (large.in_use, large.bytes_in_use, large.peak_bytes_in_use),
-        (0, 0, 40_960)
+        (0, 0, 489 * 4096)
     );
 }
 
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn every_alignment_up_to_32_kib_is_honoured() {
+fn every_alignment_up_to_1_mib_is_honoured() {
     let allocator = SizeClasses::new();
-    for align in (0..=15).map(|shift| 1usize << shift) {
-        // Large blocks (above 32 KiB) are whole pages: aligned to 4 KiB, no more.
-        let large = if align <= 4096 { 40_000 } else { 1 };
-        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, large] {
+    for align in (0..=20).map(|shift| 1usize << shift) {
+        // Large blocks (above 1 MiB) are whole pages: aligned to 4 KiB, no more.
+        let large = if align <= 4096 { 1_100_000 } else { 1 };
+        for size in [1, 7, 33, 100, 700, 3000, 5000, 20_000, 300_000, large] {
             // SAFETY: non-zero size; freed with the same layout.
             unsafe {
                 let block = allocator.alloc(layout(size, align));
@@ -157,8 +162,8 @@ fn every_alignment_up_to_32_kib_is_honoured() {
     // rather than misalign.
     // SAFETY: non-zero sizes.
     unsafe {
-        assert!(allocator.alloc(layout(64, 65536)).is_null());
-        assert!(allocator.alloc(layout(40_000, 8192)).is_null());
+        assert!(allocator.alloc(layout(64, 2 << 20)).is_null());
+        assert!(allocator.alloc(layout(1_100_000, 8192)).is_null());
     }
 }
 
@@ -215,4 +220,174 @@ fn the_memory_map_is_copied_out_without_allocating() {
         (stats.regions, stats.stats.in_use, stats.stats.peak_in_use),
         (1, 2, 3)
     );
+}
+
+/// A block's pointer, handed from the thread that allocated it to another.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy)]
+struct Handed(*mut u8);
+
+// SAFETY: the tests hand each block to exactly one other thread, which alone uses it then.
+#[cfg(not(target_arch = "wasm32"))]
+unsafe impl Send for Handed {}
+#[cfg(not(target_arch = "wasm32"))]
+// SAFETY: shared only to be read (the pointer itself), never written through by two threads.
+unsafe impl Sync for Handed {}
+
+/// Native only (wasm32 here is one thread): blocks allocated by one thread are freed by
+/// another (each thread allocates from its own shard), and a second free of such a block is
+/// refused and counted once, wherever it was allocated.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn blocks_freed_by_another_thread_go_back_to_their_own_shard() {
+    let allocator = SizeClasses::new();
+    let per_thread = if cfg!(miri) { 20 } else { 2000 };
+    let sizes = [24, 100, 3000, 70_000];
+    // Each thread allocates its blocks and hands their addresses over.
+    let handed: Vec<Vec<(Handed, usize)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let allocator = &allocator;
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            let size = sizes[i % sizes.len()];
+                            // SAFETY: a non-zero size.
+                            let block = unsafe { allocator.alloc(layout(size, 8)) };
+                            assert!(!block.is_null());
+                            fill(block, size.min(64));
+                            (Handed(block), size)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // Each thread frees the other's blocks, at the same time.
+    std::thread::scope(|scope| {
+        for blocks in handed.iter().rev() {
+            let allocator = &allocator;
+            scope.spawn(move || {
+                for &(Handed(block), size) in blocks {
+                    assert!(holds(block, size.min(64)));
+                    // SAFETY: allocated by `allocator` with this layout, freed once.
+                    unsafe { allocator.dealloc(block, layout(size, 8)) };
+                }
+            });
+        }
+    });
+    for &size in &sizes {
+        let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!(stats.in_use, 0, "size {size}");
+        assert_eq!(stats.total_frees, stats.total_allocs, "size {size}");
+        assert_eq!(stats.rejected.total(), 0, "size {size}");
+    }
+    // A second free of a block another thread allocated: refused once, nothing changed.
+    let (Handed(block), size) = handed[0][0];
+    let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+    // SAFETY: a deliberate double free, which the classes refuse.
+    unsafe { allocator.dealloc(block, layout(size, 8)) };
+    let stats = allocator.class_stats(class).unwrap().stats;
+    assert_eq!((stats.in_use, stats.rejected.double_free), (0, 1));
+    assert_eq!(stats.rejected.total(), 1);
+}
+
+/// Memory given back: once every block of a region of `DECOMMIT_FROM` bytes or more is free,
+/// the region's memory goes back to the system (its addresses kept), so after a program frees
+/// everything the allocator holds no more than its small classes' first regions.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn freeing_everything_gives_the_large_regions_memory_back() {
+    let allocator = SizeClasses::new();
+    let count = if cfg!(miri) { 6 } else { 60 };
+    let sizes = [40_000, 100_000, 300_000, 900_000];
+    let blocks: Vec<(*mut u8, usize)> = (0..count)
+        .map(|i| {
+            let size = sizes[i % sizes.len()];
+            // SAFETY: a non-zero size.
+            let block = unsafe { allocator.alloc(layout(size, 8)) };
+            assert!(!block.is_null());
+            // Every page written, so every page is resident.
+            for offset in (0..size).step_by(4096) {
+                // SAFETY: inside the block, ours.
+                unsafe { block.add(offset).write(1) };
+            }
+            (block, size)
+        })
+        .collect();
+    let held: usize = blocks
+        .iter()
+        .map(|&(_, size)| CLASS_SIZES[SizeClasses::class_for(layout(size, 8)).unwrap()])
+        .sum();
+    assert!(allocator.touched_bytes() >= held);
+    for (block, size) in blocks {
+        // SAFETY: allocated above with this layout, freed once.
+        unsafe { allocator.dealloc(block, layout(size, 8)) };
+    }
+    // Every region of these classes is at least 4 blocks of 40 KB: 160 KB, past DECOMMIT_FROM.
+    const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
+    if cfg!(all(unix, not(miri))) {
+        // Each class keeps its smallest empty region (4 blocks) as a spare; the others went.
+        let spares: usize = sizes
+            .iter()
+            .map(|&size| 4 * CLASS_SIZES[SizeClasses::class_for(layout(size, 8)).unwrap()])
+            .sum();
+        assert!(allocator.touched_bytes() <= spares);
+        assert!(allocator.decommits() >= sizes.len() as u64);
+        // The regions are still there, their blocks never used again, and serve as before.
+        let class = SizeClasses::class_for(layout(100_000, 8)).unwrap();
+        let mut states = [0u8; 4];
+        allocator.class_block_states(class, 1, &mut states);
+        assert_eq!(states, [BlockState::NeverUsed as u8; 4]);
+        // SAFETY: a non-zero size; freed once.
+        unsafe {
+            let block = allocator.alloc(layout(100_000, 8));
+            fill(block, 100_000);
+            assert!(holds(block, 100_000));
+            allocator.dealloc(block, layout(100_000, 8));
+        }
+    } else {
+        // wasm32's linear memory cannot shrink, and Miri has no madvise: the memory stays.
+        assert_eq!(allocator.decommits(), 0);
+    }
+    for class in 0..CLASS_SIZES.len() {
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
+    }
+}
+
+/// A large block resized to another large size keeps its bytes; natively (Linux) the pages
+/// are moved by `mremap`, not copied, and the counters read as for any moved `realloc`.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn large_realloc_to_other_pages_keeps_the_bytes() {
+    let allocator = SizeClasses::new();
+    // SAFETY: non-zero sizes; the block is passed back with the layout it has now.
+    unsafe {
+        let block = allocator.alloc(layout(1_500_000, 4096));
+        fill(block, 1_500_000);
+        let grown = allocator.realloc(block, layout(1_500_000, 4096), 6_000_000);
+        assert!(!grown.is_null());
+        assert_eq!(grown.addr() % 4096, 0);
+        assert!(holds(grown, 1_500_000));
+        fill(grown, 6_000_000);
+        let shrunk = allocator.realloc(grown, layout(6_000_000, 4096), 2_000_000);
+        assert!(holds(shrunk, 2_000_000));
+        allocator.dealloc(shrunk, layout(2_000_000, 4096));
+    }
+    let large = allocator.large_stats();
+    assert_eq!(
+        (
+            large.in_use,
+            large.bytes_in_use,
+            large.total_allocs,
+            large.total_frees
+        ),
+        (0, 0, 3, 3)
+    );
+    assert_eq!(large.reallocs_moved, 2);
+    // Counted as alloc-then-free: at the shrink, 6 MB and 2 MB were both "in use".
+    assert_eq!(large.peak_bytes_in_use, 6_000_640 + 2_002_944);
 }

@@ -12,7 +12,10 @@
 //! layout (the smallest that is big enough and aligned enough), that large blocks are whole
 //! pages aligned to a page and anything aligned to more is refused with null, when a class's
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
-//! when `realloc` keeps a block in place (same class, or the same number of pages), every
+//! which regions of `DECOMMIT_FROM` bytes of blocks or more give their memory back when a
+//! class is at most a quarter in use (every empty one but the smallest; their blocks then
+//! read as never used), when `realloc` keeps a
+//! block in place (same class, or the same number of pages), every
 //! counter of [`SizeClasses::class_stats`] and [`SizeClasses::large_stats`]. It checks that
 //! every block is aligned, inside its class's regions, in use there, and overlaps no other
 //! live block; that `alloc_zeroed` is zeroed, `realloc` keeps the bytes both sizes share,
@@ -50,7 +53,7 @@ mod common;
 use common::{all_bytes_are, PATTERN_SPAN};
 use memory_pool::{
     BlockState, ClassStats, LargeStats, PoolStats, RegionLayout, SizeClasses, CLASS_COUNT,
-    CLASS_SIZES, LARGEST_CLASS, MAX_REGIONS,
+    CLASS_SIZES, DECOMMIT_FROM, LARGEST_CLASS, MAX_REGIONS,
 };
 
 /// Large blocks are whole pages of this size, and aligned to it.
@@ -380,6 +383,9 @@ struct Model<'a> {
     /// Class blocks freed, most recent last (at most 64 kept).
     freed: Vec<(usize, Layout)>,
     classes: [ClassModel; CLASS_COUNT],
+    /// For each class, each region: whether it holds memory (a block was handed out since it
+    /// was made or last gave its memory back).
+    committed: Vec<Vec<bool>>,
     large: LargeStats,
     live_bytes: usize,
     next_byte: u8,
@@ -394,6 +400,7 @@ impl<'a> Model<'a> {
             live: BTreeMap::new(),
             freed: Vec::new(),
             classes: [ClassModel::default(); CLASS_COUNT],
+            committed: vec![Vec::new(); CLASS_COUNT],
             large: LargeStats::default(),
             live_bytes: 0,
             next_byte: 0,
@@ -577,6 +584,11 @@ impl<'a> Model<'a> {
                 let (region, index) = self.locate(class, addr).unwrap_or_else(|| {
                     panic!("{ptr:p} ({layout:?}) is not a block of class {class}")
                 });
+                let committed = &mut self.committed[class];
+                if committed.len() <= region {
+                    committed.resize(region + 1, false);
+                }
+                committed[region] = true;
                 self.check_state(class, region, index, BlockState::InUse);
             }
             None => {
@@ -663,7 +675,12 @@ impl<'a> Model<'a> {
                 stats.in_use -= 1;
                 stats.total_frees += 1;
                 if let Some((region, index)) = self.locate(class, block.ptr.addr()) {
-                    self.check_state(class, region, index, BlockState::Free);
+                    let state = if self.decommits_on_free(class, region) {
+                        BlockState::NeverUsed
+                    } else {
+                        BlockState::Free
+                    };
+                    self.check_state(class, region, index, state);
                 } else {
                     panic!("freed block {:p} left its class", block.ptr);
                 }
@@ -679,6 +696,49 @@ impl<'a> Model<'a> {
                 large.total_frees += 1;
             }
         }
+    }
+
+    /// A block of region `region` of class `class` was just freed (and is no longer in
+    /// `live`, nor counted in use): whether that region gives its memory back now. The rule:
+    /// when a free empties a region of `DECOMMIT_FROM` bytes of blocks or more and at most a
+    /// quarter of the class's blocks are in use, every empty region that big still holding
+    /// memory gives it back (and starts over never used), except the smallest, kept as a spare.
+    fn decommits_on_free(&mut self, class: usize, region: usize) -> bool {
+        let regions = self.regions(class);
+        let mut in_use = vec![0usize; regions.len()];
+        for other in self.live.values() {
+            if other.class == Some(class) {
+                let addr = other.ptr.addr();
+                // Its region: the one whose blocks span the address (the live block is one).
+                if let Some(k) = regions
+                    .iter()
+                    .position(|r| addr >= r.blocks && addr < r.blocks + r.stride * r.count)
+                {
+                    in_use[k] += 1;
+                }
+            }
+        }
+        let big = |k: usize| regions[k].count * regions[k].stride >= DECOMMIT_FROM;
+        let model = self.classes[class];
+        let committed = &mut self.committed[class];
+        committed.resize(regions.len(), false);
+        if in_use[region] != 0 || !big(region) || model.stats.in_use * 4 > model.capacity {
+            return false;
+        }
+        let mut spare_kept = false;
+        let mut decommitted = false;
+        for k in 0..regions.len() {
+            if !(committed[k] && in_use[k] == 0 && big(k)) {
+                continue;
+            }
+            if !spare_kept {
+                spare_kept = true;
+            } else {
+                committed[k] = false;
+                decommitted |= k == region;
+            }
+        }
+        decommitted
     }
 
     fn dealloc_all(&mut self, reversed: bool) {
@@ -740,6 +800,9 @@ impl<'a> Model<'a> {
             }
             Some(expected) => {
                 assert!(!ptr.is_null(), "realloc to {new_layout:?} refused");
+                // Out of the live blocks first: a large block resized by the system (`mremap`)
+                // may keep its address, and the new block may overlap only the old one.
+                let old = self.live.remove(&addr).expect("a live block");
                 let mut block = self.allocated(ptr, new_layout, expected);
                 block.contents = old.contents.clone();
                 block.keep(kept);
@@ -747,7 +810,6 @@ impl<'a> Model<'a> {
                 self.next_byte = self.next_byte.wrapping_add(1);
                 let [_, (tail, tail_len)] = spans(new_size);
                 block.write(tail, tail + tail_len, self.next_byte);
-                let old = self.live.remove(&addr).expect("a live block");
                 self.freed_block(&old);
                 self.large.reallocs_moved += 1;
                 self.live.insert(ptr.addr(), block);

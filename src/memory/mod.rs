@@ -59,6 +59,9 @@ use none as system;
 /// - stays valid until it is passed to [`release`](Self::release) or the source is dropped
 ///   (a source that owns its memory must outlive the regions, which the pool guarantees by
 ///   owning the source).
+///
+/// The same holds for a region [`resize`](Self::resize) returns, which also starts at an
+/// address aligned at least as the old one was, up to 4096 bytes, and holds the old bytes.
 pub unsafe trait MemorySource {
     /// Returns a zero-filled region of at least `size` bytes, or `None` if there is no memory.
     fn acquire(&mut self, size: usize) -> Option<NonNull<u8>>;
@@ -70,6 +73,39 @@ pub unsafe trait MemorySource {
     /// `region` and `size` must be exactly a pair returned by `acquire` on this source, and
     /// the region must not be used, or released again, afterwards.
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize);
+
+    /// Gives the memory behind a whole region back to the system but keeps its addresses:
+    /// afterwards its bytes read as zero, as if just acquired, and touching them takes memory
+    /// again. Returns whether it did; if not, nothing changed. The default does nothing and
+    /// says `false` (a buffer of yours, or wasm32's linear memory, which cannot shrink).
+    ///
+    /// # Safety
+    ///
+    /// `region` and `size` are a pair that `acquire` returned on this source, not released,
+    /// and nothing uses the region's bytes (whatever they held is lost).
+    unsafe fn decommit(&mut self, region: NonNull<u8>, size: usize) -> bool {
+        let _ = (region, size);
+        false
+    }
+
+    /// Makes a region `new_size` bytes long, moving it if it must, without copying what it
+    /// can remap: the first `min(old_size, new_size)` bytes are kept, any bytes added read as
+    /// zero. Returns the region's (maybe new) start, which then pairs with `new_size`; `None`
+    /// if it cannot, and then nothing changed. The default says `None` (callers copy instead).
+    ///
+    /// # Safety
+    ///
+    /// `region` and `old_size` are a pair that `acquire` (or `resize`) returned on this
+    /// source, not released; on `Some`, the old pair must not be used again.
+    unsafe fn resize(
+        &mut self,
+        region: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        let _ = (region, old_size, new_size);
+        None
+    }
 }
 
 /// The operating system's memory: `mmap` on Unix, `memory.grow` on wasm32.
@@ -91,5 +127,22 @@ unsafe impl MemorySource for SystemMemory {
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize) {
         // SAFETY: the caller passes back a pair that `acquire` returned, exactly once.
         unsafe { system::release(region, size) }
+    }
+
+    unsafe fn decommit(&mut self, region: NonNull<u8>, size: usize) -> bool {
+        // SAFETY: the caller passes bytes of a live region of ours that nothing uses.
+        unsafe { system::decommit(region, size) }
+    }
+
+    /// Linux: `mremap`, which moves the pages instead of copying them.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    unsafe fn resize(
+        &mut self,
+        region: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller passes a live pair of ours, not used again if this succeeds.
+        unsafe { system::resize(region, old_size, new_size) }
     }
 }

@@ -17,3 +17,12 @@ pub(crate) fn acquire(_size: usize) -> Option<NonNull<u8>> {
 ///
 /// None needed: no region exists to be passed here.
 pub(crate) unsafe fn release(_region: NonNull<u8>, _size: usize) {}
+
+/// Nothing to give back.
+///
+/// # Safety
+///
+/// None needed: no region exists to be passed here.
+pub(crate) unsafe fn decommit(_region: NonNull<u8>, _size: usize) -> bool {
+    false
+}

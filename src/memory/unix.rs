@@ -62,6 +62,72 @@ pub(crate) unsafe fn release(region: NonNull<u8>, size: usize) {
     debug_assert_eq!(result, 0, "munmap of a region we mapped cannot fail");
 }
 
+/// Drops the pages behind a whole region of [`acquire`] (`madvise(MADV_DONTNEED)`): the
+/// kernel takes them back now, and they read as zero when next touched. `false` (and nothing
+/// dropped) if the bytes do not start a region on a page, or the kernel refused.
+///
+/// # Safety
+///
+/// `region .. region + size` runs from the start of one live region of [`acquire`] to its
+/// end, and nothing uses those bytes.
+#[cfg(not(miri))]
+pub(crate) unsafe fn decommit(region: NonNull<u8>, size: usize) -> bool {
+    // madvise works on whole pages. Every region is a mapping of its own, from a page
+    // boundary, and the mapping's last page is ours to its end, so the bytes from a page
+    // boundary to the end of a region round up to whole pages of that mapping. Anything else
+    // (the middle of a region) is not dropped at all, so nothing changes unless it all goes.
+    const PAGE: usize = 4096;
+    let start = region.as_ptr().addr();
+    if start % PAGE != 0 || size == 0 {
+        return false;
+    }
+    // SAFETY: whole pages of a mapping of ours that nothing uses (see above); DONTNEED on a
+    // private anonymous mapping only replaces them with zero pages.
+    let result = unsafe {
+        libc::madvise(
+            region.as_ptr().cast(),
+            size.next_multiple_of(PAGE),
+            libc::MADV_DONTNEED,
+        )
+    };
+    result == 0
+}
+
+/// Resizes a region of [`acquire`] with `mremap`, letting the kernel move it: its pages move
+/// to the new address without a copy, and pages added read as zero. `None` if the kernel
+/// refused; the region is then as it was.
+///
+/// # Safety
+///
+/// `region` and `old_size` are one live mapping of ours; on `Some`, it is not used again.
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) unsafe fn resize(
+    region: NonNull<u8>,
+    old_size: usize,
+    new_size: usize,
+) -> Option<NonNull<u8>> {
+    // SAFETY: one whole mapping of ours; MREMAP_MAYMOVE lets the kernel pick the new place,
+    // and on failure it leaves the old mapping untouched.
+    let moved = unsafe {
+        libc::mremap(
+            region.as_ptr().cast(),
+            old_size,
+            new_size,
+            libc::MREMAP_MAYMOVE,
+        )
+    };
+    if moved == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(moved.cast())
+}
+
+/// Under Miri (no `madvise`): never.
+#[cfg(miri)]
+pub(crate) unsafe fn decommit(_region: NonNull<u8>, _size: usize) -> bool {
+    false
+}
+
 /// Don't reserve swap for the whole mapping up front: a pool of millions of blocks that
 /// uses only a few should not be refused for lack of swap it will never need.
 /// (Miri's `mmap` accepts only the plain flags, so it does without.)

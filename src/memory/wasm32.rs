@@ -105,6 +105,15 @@ fn reuse_released(size: usize) -> Option<NonNull<u8>> {
     }
 }
 
+/// Linear memory cannot shrink, and nothing gives its pages back: never.
+///
+/// # Safety
+///
+/// None needed; it does nothing.
+pub(crate) unsafe fn decommit(_region: NonNull<u8>, _size: usize) -> bool {
+    false
+}
+
 /// Grows linear memory by `size` bytes; the new pages are zero, as the wasm spec says.
 fn grow(size: usize) -> Option<NonNull<u8>> {
     let previous_pages = wasm32::memory_grow(0, size / PAGE_SIZE);

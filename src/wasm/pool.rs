@@ -296,12 +296,12 @@ impl JsPool {
 
 impl JsPool {
     /// The pool, or the "destroyed" error.
-    fn pool(&self) -> Result<&Pool, Error> {
+    pub(super) fn pool(&self) -> Result<&Pool, Error> {
         self.pool.as_ref().ok_or_else(destroyed)
     }
 
     /// The pool, mutably, or the "destroyed" error.
-    fn pool_mut(&mut self) -> Result<&mut Pool, Error> {
+    pub(super) fn pool_mut(&mut self) -> Result<&mut Pool, Error> {
         self.pool.as_mut().ok_or_else(destroyed)
     }
 }

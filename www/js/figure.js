@@ -140,6 +140,8 @@ export class Figure {
   run(call) {
     const subject = this.subject;
     try {
+      // A call of its own kind (a figure's special step, such as a write after free).
+      if (call.run) return call.run(subject, this.names);
       if (call.op === 'alloc') {
         // Which block it will be, and why, read from the allocator before the call; the block
         // it was is read from what the call returned.

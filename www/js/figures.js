@@ -5,6 +5,7 @@
 
 import { parseProgram } from './program.js';
 import { PoolSubject, HeapSubject } from './subjects.js';
+import { FIGURES as BEYOND_FIGURES } from './beyond/index.js';
 
 /** A figure's program: one call per line, then its sentence after `//`. */
 function script(text) {
@@ -118,6 +119,9 @@ free(b)        // b freed properly: accepted. Three mistakes were refused and no
 c = alloc(16)  // The pool is exactly as if the mistakes had never happened: alloc pops the head of the free list.
 `),
   }),
+
+  // Issue 18's figures (www/js/beyond/).
+  ...BEYOND_FIGURES,
 };
 
 /** Sentences for a program the reader typed: what each call did, on a pool or a heap. */

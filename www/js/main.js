@@ -11,6 +11,7 @@ import { SCENARIOS, ScenarioPlayer } from './scenarios.js';
 import { showReadme } from './explain.js';
 import { Figure } from './figure.js';
 import { FIGURES, OWN_PROGRAM, ownSentence } from './figures.js';
+import { WIDGETS } from './beyond/index.js';
 import { PoolSubject, HeapSubject } from './subjects.js';
 import { parseProgram, ProgramError } from './program.js';
 import { el } from './format.js';
@@ -304,6 +305,7 @@ function placeFigures() {
     if (name === 'compare') slot.replaceWith($('#compare'));
     else if (name === 'playground') slot.replaceWith($('#own-calls'));
     else if (name === 'race') slot.replaceWith(new Race().element);
+    else if (WIDGETS[name]) slot.replaceWith(WIDGETS[name](wasm));
     else if (FIGURES[name]) {
       const figure = new Figure(wasm, { id: name, ...FIGURES[name](wasm), onStep: keepMoment });
       slot.replaceWith(figure.element);
