@@ -25,6 +25,11 @@ build:
 	wasm-pack build --release --target web --out-dir www/pkg -- --locked --features page-heap
 	$(WASM_OPT) -Oz www/pkg/memory_pool_bg.wasm -o www/pkg/memory_pool_bg.wasm
 	scripts/strip_glue_docs.py www/pkg/memory_pool.js
+	# The race's module (feature `race`: the same boundary plus `Race` and dlmalloc), loaded
+	# only by its Web Worker (www/js/race-worker.js) when the reader starts the race.
+	wasm-pack build --release --target web --out-dir www/pkg-race --out-name memory_pool_race -- --locked --features race
+	$(WASM_OPT) -Oz www/pkg-race/memory_pool_race_bg.wasm -o www/pkg-race/memory_pool_race_bg.wasm
+	scripts/strip_glue_docs.py www/pkg-race/memory_pool_race.js
 
 ## Every test: lints, native tests and doctests, the browser tests, Miri on the core.
 test: lint test-native test-wasm miri
@@ -34,7 +39,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked --features allocator-api2 -- -D warnings
 	# The benches measure native peers (glibc, mimalloc): wasm32 lints everything but them.
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2 -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests --examples --locked --features allocator-api2,race -- -D warnings
 	# The page's build: the module's own global allocator (src/wasm/own_heap.rs).
 	cargo clippy --target wasm32-unknown-unknown --lib --locked --features page-heap -- -D warnings
 	# no_std: the crate without `std` on bare metal, with 64-bit atomics (x86_64) and without
@@ -55,7 +60,8 @@ lint:
 test-native:
 	cargo test --locked --features allocator-api2
 
-## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's) and the core's
+## tests/web.rs (the wasm boundary), tests/web_heap.rs (the teaching heap's), tests/web_race.rs
+## (the race's, with the `race` feature) and the core's
 ## tests/pool.rs and tests/typed.rs (and the others that say `run_in_browser`, such as
 ## tests/allocator_api2.rs), compiled to wasm32 and run in headless Chromium.
 ## `--test '*'` skips the doctests, which compiled to wasm32 would only be linked, not run.
@@ -64,10 +70,10 @@ test-native:
 test-wasm:
 	scripts/setup.sh browser
 	@mkdir -p target
-	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2 2>&1 | tee target/test-wasm.log
+	set -o pipefail; wasm-pack test --headless --chrome -- --test '*' --locked --features allocator-api2,race 2>&1 | tee target/test-wasm.log
 	@suites=$$(grep -cE '^test result: ok\. [1-9][0-9]* passed' target/test-wasm.log); \
-	if [ "$$suites" -lt 10 ]; then \
-		echo "test-wasm: only $$suites browser suites ran tests; expected 10 (pool, typed, web, web_heap, web_misuse, growing, size_classes, global_alloc, allocator_api2, trace)" >&2; \
+	if [ "$$suites" -lt 11 ]; then \
+		echo "test-wasm: only $$suites browser suites ran tests; expected 11 (pool, typed, web, web_heap, web_misuse, web_race, growing, size_classes, global_alloc, allocator_api2, trace)" >&2; \
 		exit 1; \
 	fi
 
@@ -122,7 +128,7 @@ test: test-e2e
 test-e2e: build
 	scripts/setup.sh browser
 	cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js beyond.test.js
+	cd tests/e2e && node --test --test-reporter=spec playground.test.js misuse.test.js story.test.js beyond.test.js race.test.js
 
 ## Issue 7: model-check SyncPool's lock-free free list under loom (every interleaving of small
 ## scenarios; ABA included). Not part of `make test`: the loom build takes a few minutes.

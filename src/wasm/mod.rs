@@ -98,6 +98,13 @@ pub use trace::JsTraceReplay;
 mod heap;
 pub use heap::JsHeap;
 
+// The benchmarks' workloads, timed in the reader's browser (the page's "race"), in the
+// module only the race's worker loads (feature `race`).
+#[cfg(feature = "race")]
+mod race;
+#[cfg(feature = "race")]
+pub use race::JsRace;
+
 /// The largest number accepted where JS passes an address, size, count or index: linear
 /// memory is addressed with 32 bits.
 pub const MAX_JS_INDEX: f64 = u32::MAX as f64;

@@ -83,7 +83,7 @@ test('the page shows exactly the story, a live figure at each marker, one link t
   const order = await page.$$eval('#explanation > figure.live-figure, #explanation > section#compare, #explanation > section#own-calls',
     (nodes) => nodes.map((node) => node.dataset.figure ?? node.id));
   // (Issue 18's sections come after pool vs heap: tests/e2e/beyond.test.js.)
-  assert.deepEqual(order, [...STORY_FIGURES, 'compare', 'use-after-free', 'trace', 'million', 'page-heap', 'own-calls']);
+  assert.deepEqual(order, [...STORY_FIGURES, 'compare', 'use-after-free', 'trace', 'million', 'page-heap', 'race', 'own-calls']);
   assert.equal(await page.$$eval('#explanation .figure-slot', (slots) => slots.length), 0, 'every slot was filled');
   const developerLinks = await page.$$eval('#explanation a[href^="developer.html"]', (links) => links.length);
   assert.equal(developerLinks, 1);

@@ -15,6 +15,7 @@ import { WIDGETS } from './beyond/index.js';
 import { PoolSubject, HeapSubject } from './subjects.js';
 import { parseProgram, ProgramError } from './program.js';
 import { el } from './format.js';
+import { Race } from './race.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -303,6 +304,7 @@ function placeFigures() {
     const name = slot.dataset.figure;
     if (name === 'compare') slot.replaceWith($('#compare'));
     else if (name === 'playground') slot.replaceWith($('#own-calls'));
+    else if (name === 'race') slot.replaceWith(new Race().element);
     else if (WIDGETS[name]) slot.replaceWith(WIDGETS[name](wasm));
     else if (FIGURES[name]) {
       const figure = new Figure(wasm, { id: name, ...FIGURES[name](wasm), onStep: keepMoment });
