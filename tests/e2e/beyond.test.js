@@ -218,6 +218,10 @@ test("this page's own heap: its numbers change after a call that allocates, and 
   const value = (name) => page.getAttribute(`#figure-page-heap dd[data-counter="${name}"]`, 'data-value').then(Number);
   const before = await value('allocs');
   assert.ok(before > 0, 'the page has already allocated through the module');
+  // What the figure shows now, read at once (it may redraw between two reads).
+  const [numberBefore, allocsBefore, tableBefore] = await page.$eval('#figure-page-heap', (figure) => [
+    Number(figure.dataset.callNumber), Number(figure.querySelector('dd[data-counter="allocs"]').dataset.value),
+    figure.querySelector('tbody').textContent]);
   // The module's own count of allocations, read without allocating. (Frees are not compared:
   // JavaScript's garbage collector frees a dropped handle's box whenever it likes.)
   const allocations = () => page.evaluate(async () => {
@@ -242,6 +246,30 @@ test("this page's own heap: its numbers change after a call that allocates, and 
   assert.equal(shown, counted, 'the figure shows the module\'s own count');
   assert.match(await page.textContent('#figure-page-heap .own-heap-calls'), /pool\.freeList\(\) — \d+ heap calls?: alloc \d+ B \(class \d+\)/);
   assert.match(await page.textContent('#figure-page-heap .caption'), /The last call that allocated: pool\.freeList\(\)\./);
+
+  // The timeline: back to the step shown before the click, the heap exactly as it was then;
+  // ▶ from there names the next call; End (the slider's key) comes back to now.
+  // (The timeline keeps the last 64 calls, so a step's index can shift as old ones go: the
+  // figure also says which call a step is, counted since it was made.)
+  const last = Number(await page.getAttribute('#figure-page-heap', 'data-step'));
+  const numberNow = Number(await page.getAttribute('#figure-page-heap', 'data-call-number'));
+  assert.ok(numberNow > numberBefore, `the click made steps (call ${numberBefore} → ${numberNow})`);
+  await page.$eval('#figure-page-heap-range', (range, k) => {
+    range.value = String(k);
+    range.dispatchEvent(new Event('input'));
+  }, last - (numberNow - numberBefore));
+  assert.equal(await page.getAttribute('#figure-page-heap', 'data-call-number'), String(numberBefore));
+  assert.equal(await value('allocs'), allocsBefore, 'back at the earlier step, the earlier count');
+  assert.equal(await page.textContent('#figure-page-heap tbody'), tableBefore, 'and the earlier classes');
+  await page.click('#figure-page-heap .step-next');
+  assert.equal(await page.getAttribute('#figure-page-heap', 'data-call-number'), String(numberBefore + 1));
+  assert.ok(await value('allocs') > allocsBefore);
+  await page.focus('#figure-page-heap-range');
+  await page.keyboard.press('End');
+  const end = await page.getAttribute('#figure-page-heap-range', 'max');
+  assert.ok(Number(end) >= last);
+  assert.equal(await page.getAttribute('#figure-page-heap', 'data-step'), end);
+  assert.ok(await value('allocs') >= shown);
   // A figure's step calls into the module too (its map reads the pool's block states).
   const moved = await value('allocs');
   await page.click('#figure-pool .step-next');

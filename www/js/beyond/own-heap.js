@@ -5,15 +5,22 @@
 // methods of Pool, Heap and TraceReplay are wrapped so that each call notes which of the
 // heap's numbered allocations and frees happened during it. Reading the heap (ownHeap,
 // ownHeapLog) allocates nothing in the module, so looking does not change it.
+//
+// Its timeline: every call that allocated is a step, kept with the heap as that call left it
+// (a copy of the classes' numbers, and the heap calls it made, read at that moment), so going
+// back shows exactly what the heap was then. At the last step the figure follows the page's
+// new calls; moved back, it stays where the reader put it.
 
 import { el, plural } from '../format.js';
+import { timeline } from './timeline.js';
 
 const FIELDS = 7; // per class, as src/wasm/own_heap.rs gives them
 const KEEP = 8; // calls shown
+const STEPS = 64; // calls kept on the timeline
 
 export function ownHeapWidget(wasm) {
   const title = "This page's own heap";
-  const calls = [];
+  const calls = {};
   instrument(wasm, calls);
 
   const table = el('table', { class: 'own-heap-table' });
@@ -21,10 +28,20 @@ export function ownHeapWidget(wasm) {
   const caption = el('figcaption', { class: 'caption', 'aria-live': 'polite' });
   const counters = el('dl', { class: 'figure-counters own-heap-counters' });
   const refresh = el('button', { type: 'button', class: 'own-heap-call' }, 'Call pool.freeList() on a new Pool');
+  // Step 0 is the heap when the figure was made; step k, the heap after the k-th kept call.
+  // (`number`: how many calls came before it since the figure was made, which stays with the
+  // snapshot when the oldest ones are dropped.)
+  const snapshots = [{ heap: wasm.ownHeap(), call: null, number: 0 }];
+  let recorded = 0;
+  let step = 0;
+  const steps = timeline(title, 'page-heap', (k) => {
+    step = Math.max(0, Math.min(k, snapshots.length - 1));
+    show();
+  });
   const figure = el('figure', { class: 'live-figure own-heap-figure', id: 'figure-page-heap', 'data-figure': 'page-heap',
     tabindex: -1, 'aria-label': title },
   el('p', { class: 'figure-title', 'aria-hidden': 'true' }, title),
-  caption, refresh, el('div', { class: 'own-heap-scroll', tabindex: 0, role: 'region', 'aria-label': 'The size classes in use' }, table),
+  steps.bar, steps.calls, caption, refresh, el('div', { class: 'own-heap-scroll', tabindex: 0, role: 'region', 'aria-label': 'The size classes in use' }, table),
   el('p', { class: 'strip-title' }, el('strong', {}, 'The last calls that allocated'), ' (newest first)'), log, counters);
 
   if (wasm.ownHeapCalls() === 0 && wasm.ownHeap().length === 0) {
@@ -39,20 +56,31 @@ export function ownHeapWidget(wasm) {
     pool.destroy();
   });
 
-  // Redraw after a call into the module that allocated, at most once a frame, and only while
-  // the figure is on screen (and once when it comes into view).
+  const show = () => {
+    const last = snapshots.length - 1;
+    steps.show(step, last, (i) => snapshots[i + 1].call.text, { start: 'the heap when this figure was made', end: 'the page\'s next call' });
+    draw(snapshots[step], snapshots.slice(1, step + 1).map((snapshot) => snapshot.call), { table, log, caption, counters });
+    figure.dataset.step = String(step);
+    figure.dataset.callNumber = String(snapshots[step].number);
+  };
+  // Each call that allocated becomes a step, with the heap as it left it. Redraw at most once
+  // a frame, and only while the figure is on screen (and once when it comes into view).
   let visible = false;
-  let drawn = -1;
   let pending = false;
   const update = () => {
     pending = false;
-    const now = wasm.ownHeapCalls();
-    if (now === drawn) return;
-    drawn = now;
-    draw(wasm, calls, { table, log, caption, counters });
-    figure.dataset.calls = String(now);
+    show();
+    figure.dataset.calls = String(wasm.ownHeapCalls());
   };
-  calls.onCall = () => {
+  calls.onCall = (call) => {
+    const following = step === snapshots.length - 1;
+    recorded += 1;
+    snapshots.push({ heap: wasm.ownHeap(), call: { ...call, parts: heapCalls(wasm, call) }, number: recorded });
+    if (snapshots.length > STEPS + 1) {
+      snapshots.splice(1, 1); // the oldest call goes; step 0 stays
+      if (!following && step > 1) step -= 1; // the reader keeps looking at the same moment
+    }
+    if (following) step = snapshots.length - 1;
     if (visible && !pending) {
       pending = true;
       requestAnimationFrame(update);
@@ -84,11 +112,7 @@ function instrument(wasm, calls) {
             return original.apply(this, args);
           } finally {
             const after = wasm.ownHeapCalls();
-            if (after > before) {
-              calls.push({ text: `${name[0].toLowerCase()}${name.slice(1)}.${method}()`, from: before, to: after });
-              if (calls.length > 64) calls.shift();
-              calls.onCall?.();
-            }
+            if (after > before) calls.onCall?.({ text: `${name[0].toLowerCase()}${name.slice(1)}.${method}()`, from: before, to: after });
           }
         },
       });
@@ -100,8 +124,21 @@ function classLabel(row, size) {
   return size === 0 ? 'large (pages)' : `${size} B`;
 }
 
-function draw(wasm, calls, { table, log, caption, counters }) {
+/** The heap calls one call into the module made, as text, read from the heap's log now. */
+function heapCalls(wasm, call) {
   const heap = wasm.ownHeap();
+  const sizeOf = (row) => heap[row * FIELDS];
+  const flat = wasm.ownHeapLog();
+  const parts = [];
+  for (let i = 0; i < flat.length && parts.length < 6; i += 4) {
+    if (flat[i] < call.from || flat[i] >= call.to) continue;
+    const [free, row, size] = [flat[i + 1] === 1, flat[i + 2], flat[i + 3]];
+    parts.push(`${free ? 'free' : 'alloc'} ${size} B (${sizeOf(row) ? `class ${sizeOf(row)}` : 'pages'})`);
+  }
+  return parts;
+}
+
+function draw({ heap }, calls, { table, log, caption, counters }) {
   const rows = [];
   for (let at = 0; at < heap.length; at += FIELDS) rows.push([...heap.slice(at, at + FIELDS)]);
   const used = rows.filter(([, , , , , allocs]) => allocs > 0);
@@ -123,23 +160,12 @@ function draw(wasm, calls, { table, log, caption, counters }) {
         el('td', {}, `${allocs} / ${frees}`));
     })));
 
-  // The log of the heap's own calls, matched to the calls into the module that made them.
-  const flat = wasm.ownHeapLog();
-  const byNumber = new Map();
-  for (let i = 0; i < flat.length; i += 4) byNumber.set(flat[i], { free: flat[i + 1] === 1, row: flat[i + 2], size: flat[i + 3] });
-  const sizeOf = (row) => rows[row]?.[0];
+  // The calls into the module that allocated, up to this step, with the heap calls each made.
   const recent = calls.slice(-KEEP).reverse();
   log.replaceChildren(...recent.map((call) => {
-    const parts = [];
-    for (let n = call.from; n < call.to && parts.length < 6; n++) {
-      const entry = byNumber.get(n);
-      if (!entry) continue;
-      const where = sizeOf(entry.row) ? `class ${sizeOf(entry.row)}` : 'pages';
-      parts.push(`${entry.free ? 'free' : 'alloc'} ${entry.size} B (${where})`);
-    }
     const count = call.to - call.from;
     return el('li', {}, el('code', {}, call.text), ` — ${plural(count, 'heap call')}` +
-      (parts.length ? `: ${parts.join(', ')}${count > parts.length ? ', …' : ''}` : ' (older than the log)'));
+      (call.parts.length ? `: ${call.parts.join(', ')}${count > call.parts.length ? ', …' : ''}` : ' (older than the log)'));
   }));
 
   const total = (i) => rows.reduce((n, row) => n + row[i], 0);
