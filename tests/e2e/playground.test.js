@@ -91,33 +91,45 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   await page.close();
 });
 
-test('a scenario plays to its end, and its link reopens the same step', async () => {
+test('the playground opens on a pool of its own; a leak played on it shows, and going back undoes its end', async () => {
   const { page, problems } = await open({ width: 1280, height: 800 });
-  // Play steps on its own, and pauses.
-  await page.click('#scenario-play');
-  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'true');
-  await page.waitForFunction(() => /Step [1-9]/.test(document.querySelector('#scenario-progress').textContent));
-  await page.click('#scenario-play');
-  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'false');
+  // The page does not open on a control panel: no scenario player, and the playground has a
+  // pool of its own before any call.
+  assert.equal(await page.$('#scenarios'), null);
+  assert.deepEqual(await states(page), Array(8).fill('never used'));
+  assert.equal(await page.inputValue('#block-size'), '32');
+  assert.equal(await page.inputValue('#block-count'), '8');
+  assert.match(await page.textContent('#pool-calls .call-now'), /^new Pool\(32, 8\)$/);
+  assert.equal(await page.getAttribute('#pool-range', 'max'), '0');
 
-  await page.selectOption('#scenario-select', 'leak');
-  assert.match(await page.textContent('#scenario-progress'), /Step 0 of 5/);
-  while (!(await page.isDisabled('#scenario-next'))) await page.click('#scenario-next');
-  assert.match(await page.textContent('#scenario-progress'), /Step 5 of 5/);
-  assert.match(page.url(), /\?scenario=leak&step=5$/);
+  // A loop that allocates a buffer and a result per request, frees the buffer and forgets
+  // the result: what the leak scenario played, now on the playground's own timeline.
+  await page.fill('#block-size', '16');
+  await page.fill('#block-count', '10');
+  await page.click('#create');
+  for (let n = 1; n <= 4; n++) {
+    await page.fill('#request-size', '16');
+    await page.click('#alloc'); // the buffer: block 0, popped again from the free list after request 1
+    await page.fill('#request-size', '12');
+    await page.click('#alloc'); // the result: the next never-used block
+    await page.click('#pool-map button.block[data-index="0"]');
+  }
+  await page.click('#end-program');
+  assert.equal(await page.getAttribute('#pool-range', 'max'), '13');
   assert.equal(await counter(page, 'leaks'), '4 blocks, 64 B');
   assert.equal((await states(page)).filter((s) => s === 'in use').length, 4);
 
-  // Previous replays the scenario up to step 4: the program has not ended yet.
-  await page.click('#scenario-prev');
+  // One step back replays the first 12 calls: the program has not ended yet.
+  await page.click('#pool-prev');
   assert.equal(await counter(page, 'leaks'), 'the program is still running');
+  assert.equal((await states(page)).filter((s) => s === 'in use').length, 4);
 
-  // A shared link opens the misuse scenario at its double free.
-  const shared = await open({ width: 1280, height: 800 }, '?scenario=misuse&step=3');
-  assert.match(await message(shared.page), /double free: block 0 at 0x[0-9a-f]+ is already free/);
-  assert.equal(await shared.page.inputValue('#scenario-select'), 'misuse');
-  assert.deepEqual(shared.problems, []);
-  await shared.page.close();
+  // A link from the days of the scenario player opens the page as it opens without one.
+  const old = await open({ width: 1280, height: 800 }, '?scenario=misuse&step=3');
+  assert.deepEqual(await states(old.page), Array(8).fill('never used'));
+  assert.equal(await old.page.getAttribute('#pool-range', 'max'), '0');
+  assert.deepEqual(old.problems, []);
+  await old.page.close();
 
   assert.deepEqual(problems, []);
   await page.close();
@@ -162,7 +174,12 @@ test('the page transfers its wasm, JS, CSS and trace once, and says how much', a
 });
 
 test('the page fits a phone screen', async () => {
-  const { page, problems } = await open({ width: 390, height: 844 }, '?scenario=short-lived&step=8');
+  const { page, problems } = await open({ width: 390, height: 844 });
+  // A few calls on the playground, so that its map has blocks in every state and arrows.
+  for (let i = 0; i < 4; i++) await page.click('#alloc');
+  await page.click('#pool-map button.block[data-index="1"]');
+  await page.click('#pool-map button.block[data-index="3"]');
+  assert.deepEqual((await states(page)).slice(0, 5), ['in use', 'free', 'in use', 'free', 'never used']);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
   await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true, animations: 'disabled' });

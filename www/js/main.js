@@ -1,13 +1,11 @@
 // Wiring: loads the WebAssembly module and the story, puts a live figure in each of the
-// story's figure slots, creates the playground, the comparison and the scenario player,
-// connects the controls, and keeps the moment (figure, step, typed program) in the URL.
+// story's figure slots, creates the playground and the comparison, connects the controls, and keeps the moment (figure, step, typed program) in the URL.
 
 import init, * as wasm from '../pkg/memory_pool.js';
 import { Playground, LIMITS } from './playground.js';
 import { drawPoolMap, drawFreeListLinks, describeFreeList } from './map.js';
 import { drawCounters, drawMessage, drawHex } from './panels.js';
 import { Comparison, drawComparison, WORKLOAD } from './compare.js';
-import { SCENARIOS, ScenarioPlayer } from './scenarios.js';
 import { showReadme } from './explain.js';
 import { Figure } from './figure.js';
 import { FIGURES, OWN_PROGRAM, ownSentence } from './figures.js';
@@ -25,8 +23,7 @@ async function start() {
   await story;
   const figures = placeFigures();
 
-  let quiet = false;
-  const playground = new Playground(wasm, () => quiet || render());
+  const playground = new Playground(wasm, render);
   const comparison = new Comparison(wasm);
   const compareAsk = firstRefusal(comparison);
   const compareElements = {
@@ -70,43 +67,11 @@ async function start() {
       : '';
   }
 
-  // Names that scenarios use for the objects they allocate.
-  const names = new Map();
-  const actions = {
-    create: (size, count) => {
-      names.clear();
-      $('#block-size').value = size;
-      $('#block-count').value = count;
-      playground.create(size, count);
-    },
-    alloc: (name, size) => names.set(name, playground.alloc(size)),
-    free: (name) => playground.free(names.get(name)),
-    address: (name) => names.get(name),
-    freeAddress: (pick) => playground.free(pick(playground.pool)),
-    endProgram: () => playground.endProgram(),
-    replay: (steps) => {
-      quiet = true;
-      try { steps(); } finally { quiet = false; }
-      render();
-    },
-  };
-
-  const player = new ScenarioPlayer(actions, () => {
-    $('#scenario-select').value = player.scenario.id;
-    $('#scenario-text').textContent = player.text;
-    $('#scenario-progress').textContent = `Step ${player.step} of ${player.last}`;
-    $('#scenario-prev').disabled = player.step === 0;
-    $('#scenario-next').disabled = player.step === player.last;
-    const play = $('#scenario-play');
-    play.textContent = player.playing ? '⏸ Pause' : '▶ Play';
-    play.setAttribute('aria-pressed', String(player.playing));
-  });
-
   // Controls.
   $('#create-form').addEventListener('submit', (event) => {
     event.preventDefault();
     try {
-      actions.create(Number($('#block-size').value), Number($('#block-count').value));
+      playground.create(Number($('#block-size').value), Number($('#block-count').value));
     } catch (error) {
       playground.say('error', error.message);
     }
@@ -186,30 +151,16 @@ async function start() {
     compareTo(to);
   });
 
-  const select = $('#scenario-select');
-  select.append(...SCENARIOS.map((s) => new Option(s.title, s.id)));
-  select.addEventListener('change', () => { player.pause(); player.load(select.value); });
-  $('#scenario-prev').addEventListener('click', () => { player.pause(); player.previous(); });
-  $('#scenario-next').addEventListener('click', () => { player.pause(); player.next(); });
-  $('#scenario-play').addEventListener('click', () => (player.playing ? player.pause() : player.play()));
-  $('#scenarios').addEventListener('keydown', (event) => {
-    if (event.target instanceof HTMLSelectElement) return;
-    if (event.key === 'ArrowRight') { player.pause(); player.next(); }
-    if (event.key === 'ArrowLeft') { player.pause(); player.previous(); }
-  });
-
   for (const [input, limit] of [['#block-size', LIMITS.blockSize], ['#block-count', LIMITS.blockCount]]) {
     $(input).min = limit.min;
     $(input).max = limit.max;
   }
 
-  // A shared link opens its scenario at its step; otherwise the first scenario's start.
-  const params = new URLSearchParams(location.search);
-  if (params.has('scenario')) {
-    player.load(params.get('scenario'), Number.parseInt(params.get('step') ?? '0', 10));
-  } else {
-    player.load(SCENARIOS[0].id, 0, { updateUrl: false });
-  }
+  // The playground starts with a pool of 8 blocks of 32 bytes, its fields saying so. (Links
+  // from before it lost its scenarios, `?scenario=…&step=…`, open the page as any link does.)
+  $('#block-size').value = '32';
+  $('#block-count').value = '8';
+  playground.create(32, 8);
   renderCompare();
   followLink(figures, location.hash, { scroll: true });
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));

@@ -1,6 +1,6 @@
 // The playground's state: one real Pool in the module's linear memory, and the operations a
-// learner (or a scenario) performs on it. No drawing here: after every operation the page
-// calls `onChange`, and map.js draws what the pool reports.
+// learner performs on it. No drawing here: after every operation the page calls `onChange`,
+// and map.js draws what the pool reports.
 //
 // Every operation that reaches the pool is a step of the playground's timeline, from the
 // last "Create pool" on. Going to step k makes a new pool of the same size and replays the
