@@ -277,3 +277,76 @@ test('the free playground has a timeline: going back shows exactly the state eac
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a link keeps the playground\'s moment: its calls are replayed on a new page, and a bad link is refused', async () => {
+  const { page, problems } = await open({ width: 1280, height: 800 });
+  assert.doesNotMatch(page.url(), /pool/, 'the pool the page opens on needs no link');
+  await page.fill('#block-size', '16');
+  await page.fill('#block-count', '5');
+  await page.click('#create');
+  const operations = [
+    async () => { await page.fill('#request-size', '16'); await page.click('#alloc'); },
+    async () => { await page.fill('#request-size', '12'); await page.click('#alloc'); },
+    () => page.click('#pool-map button.block[data-index="0"]'),
+    // A text with the link's own separators and markup in it: written as it was typed.
+    async () => { await page.selectOption('#write-block', '1'); await page.fill('#write-value', 'a.b_c, <b>~%'); await page.click('#write'); },
+    () => page.click('#misuse-double'),
+    () => page.click('#misuse-outside'),
+    () => page.click('#misuse-middle'),
+    () => page.click('#alloc'),
+    () => page.click('#end-program'),
+  ];
+  const seen = [await playgroundState(page)];
+  for (const operation of operations) {
+    await operation();
+    seen.push(await playgroundState(page));
+  }
+  assert.match(seen[4].hex, /61 2e 62 5f 63 2c 20 3c .*62 3e 7e 25 /s, 'the text\'s bytes, as typed');
+  const links = [];
+  for (const k of [operations.length, 4, 0]) {
+    await page.focus('#pool-range');
+    await page.keyboard.press('End');
+    for (let i = operations.length; i > k; i--) await page.keyboard.press('ArrowLeft');
+    assert.equal((await playgroundState(page)).step, String(k));
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('pool'), '16x5');
+    assert.match(url.searchParams.get('pool-ops'), /^a16\.a12\.f0\.w1_[^.]+\.d\.o\.m\.a12\.e$/);
+    assert.equal(url.searchParams.get('pool-step'), String(k));
+    links.push([k, url.search]);
+  }
+  for (const [k, search] of links) {
+    const shared = await open({ width: 1280, height: 800 }, search);
+    const state = await playgroundState(shared.page);
+    // Seen again, the step's label knows the call after it.
+    const expected = { ...seen[k], next: k < operations.length ? `→ next: ${seen[k + 1].now}` : seen[k].next };
+    assert.deepEqual(state, expected, `the link to step ${k} shows that step`);
+    assert.equal(await shared.page.inputValue('#block-size'), '16');
+    assert.equal(new URL(shared.page.url()).search, search, 'the link stays as it was');
+    assert.deepEqual(shared.problems, []);
+    await shared.page.close();
+  }
+
+  // The address is untrusted input: a bad link is refused with a message, and the page opens
+  // on its first pool.
+  const bad = [
+    ['?pool=999x1', /not replayed: The block size must be a whole number from 4 to 256/],
+    ['?pool=32', /not replayed: the pool must be written SIZExCOUNT/],
+    [`?pool=32x8&pool-ops=a24.${encodeURIComponent('<img src=x onerror=alert(1)>')}`, /not replayed: "<img src=x onerror=a" is not one of its operations/],
+    ['?pool=32x8&pool-ops=a1e309', /not replayed: "a1e309" is not one of its operations/],
+    [`?pool=32x8&pool-ops=${'a8.'.repeat(10000)}a8`, /not replayed: it has 10001 steps; a link keeps at most 400/],
+    ['?pool=32x8&pool-ops=f9', /not replayed: its pool has no block 9/],
+    ['?pool=32x8&pool-ops=w0_%25E0%25A4%25A', /not replayed: the text written by "w0_%E0%A4%A" is not valid/],
+    ['?pool=32x8&pool-ops=a8&pool-step=-1', /not replayed: its step must be a whole number/],
+  ];
+  for (const [search, refusal] of bad) {
+    const shared = await open({ width: 1280, height: 800 }, search);
+    assert.match(await message(shared.page), refusal, search.slice(0, 60));
+    assert.deepEqual(await states(shared.page), Array(8).fill('never used'));
+    assert.equal(await shared.page.getAttribute('#pool-range', 'max'), '0');
+    assert.doesNotMatch(shared.page.url(), /pool/, 'the refused link is dropped from the address');
+    assert.deepEqual(shared.problems, []);
+    await shared.page.close();
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});

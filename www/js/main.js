@@ -54,6 +54,7 @@ async function start() {
       $(id).disabled = !pool || playground.ended;
     }
     drawPlaygroundTimeline(playground);
+    keepPlayground(playground);
   }
 
   // The comparison is drawn only when it changes, not on each of the playground's calls.
@@ -156,11 +157,7 @@ async function start() {
     $(input).max = limit.max;
   }
 
-  // The playground starts with a pool of 8 blocks of 32 bytes, its fields saying so. (Links
-  // from before it lost its scenarios, `?scenario=…&step=…`, open the page as any link does.)
-  $('#block-size').value = '32';
-  $('#block-count').value = '8';
-  playground.create(32, 8);
+  openPlayground(playground);
   renderCompare();
   followLink(figures, location.hash, { scroll: true });
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
@@ -225,6 +222,46 @@ function drawPlaygroundTimeline(playground) {
     map.dataset.regionLength = String(pool.addressOf(pool.blockCount - 1) + pool.blockSize - pool.regionBase);
     map.dataset.step = String(step);
   }
+}
+
+/** The pool the playground opens on when its link carries none. */
+const FIRST_POOL = { blockSize: 32, blockCount: 8 };
+
+/**
+ * Keeps the playground's timeline in the page's address (`?pool=16x10&pool-ops=a16.a12.f0&
+ * pool-step=2`), so that a link opens the same moment; the pool it opens on needs none.
+ */
+function keepPlayground(playground) {
+  const link = playground.toLink();
+  const first = !link || (link.pool === `${FIRST_POOL.blockSize}x${FIRST_POOL.blockCount}` && link.ops === '');
+  const query = new URLSearchParams(location.search);
+  for (const [key, value] of [['pool', link?.pool], ['pool-ops', link?.ops], ['pool-step', link?.step]]) {
+    if (first) query.delete(key);
+    else query.set(key, value);
+  }
+  const search = query.size ? `?${query}` : '';
+  if (search !== location.search) history.replaceState(null, '', `${location.pathname}${search}${location.hash}`);
+}
+
+/**
+ * Opens the playground on the timeline the link carries (replayed), or else on its first pool.
+ * Links from before the page lost its scenarios (`?scenario=…&step=…`) open it as any link.
+ */
+function openPlayground(playground) {
+  const query = new URLSearchParams(location.search);
+  let refusal = null;
+  if (query.has('pool')) {
+    try {
+      playground.openLink({ pool: query.get('pool'), ops: query.get('pool-ops') ?? '', step: query.get('pool-step') ?? '0' });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      refusal = error.message;
+    }
+  }
+  if (!query.has('pool') || refusal) playground.create(FIRST_POOL.blockSize, FIRST_POOL.blockCount);
+  $('#block-size').value = String(playground.program.blockSize);
+  $('#block-count').value = String(playground.program.blockCount);
+  if (refusal) playground.say('error', `The playground's steps in this link were not replayed: ${refusal}`);
 }
 
 /** The URL hash that names a figure's step: `#figure-pool-step-4`. */
