@@ -91,33 +91,45 @@ test('a learner allocates, frees by clicking, and is refused a double free', asy
   await page.close();
 });
 
-test('a scenario plays to its end, and its link reopens the same step', async () => {
+test('the playground opens on a pool of its own; a leak played on it shows, and going back undoes its end', async () => {
   const { page, problems } = await open({ width: 1280, height: 800 });
-  // Play steps on its own, and pauses.
-  await page.click('#scenario-play');
-  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'true');
-  await page.waitForFunction(() => /Step [1-9]/.test(document.querySelector('#scenario-progress').textContent));
-  await page.click('#scenario-play');
-  assert.equal(await page.getAttribute('#scenario-play', 'aria-pressed'), 'false');
+  // The page does not open on a control panel: no scenario player, and the playground has a
+  // pool of its own before any call.
+  assert.equal(await page.$('#scenarios'), null);
+  assert.deepEqual(await states(page), Array(8).fill('never used'));
+  assert.equal(await page.inputValue('#block-size'), '32');
+  assert.equal(await page.inputValue('#block-count'), '8');
+  assert.match(await page.textContent('#pool-calls .call-now'), /^new Pool\(32, 8\)$/);
+  assert.equal(await page.getAttribute('#pool-range', 'max'), '0');
 
-  await page.selectOption('#scenario-select', 'leak');
-  assert.match(await page.textContent('#scenario-progress'), /Step 0 of 5/);
-  while (!(await page.isDisabled('#scenario-next'))) await page.click('#scenario-next');
-  assert.match(await page.textContent('#scenario-progress'), /Step 5 of 5/);
-  assert.match(page.url(), /\?scenario=leak&step=5$/);
+  // A loop that allocates a buffer and a result per request, frees the buffer and forgets
+  // the result: what the leak scenario played, now on the playground's own timeline.
+  await page.fill('#block-size', '16');
+  await page.fill('#block-count', '10');
+  await page.click('#create');
+  for (let n = 1; n <= 4; n++) {
+    await page.fill('#request-size', '16');
+    await page.click('#alloc'); // the buffer: block 0, popped again from the free list after request 1
+    await page.fill('#request-size', '12');
+    await page.click('#alloc'); // the result: the next never-used block
+    await page.click('#pool-map button.block[data-index="0"]');
+  }
+  await page.click('#end-program');
+  assert.equal(await page.getAttribute('#pool-range', 'max'), '13');
   assert.equal(await counter(page, 'leaks'), '4 blocks, 64 B');
   assert.equal((await states(page)).filter((s) => s === 'in use').length, 4);
 
-  // Previous replays the scenario up to step 4: the program has not ended yet.
-  await page.click('#scenario-prev');
+  // One step back replays the first 12 calls: the program has not ended yet.
+  await page.click('#pool-prev');
   assert.equal(await counter(page, 'leaks'), 'the program is still running');
+  assert.equal((await states(page)).filter((s) => s === 'in use').length, 4);
 
-  // A shared link opens the misuse scenario at its double free.
-  const shared = await open({ width: 1280, height: 800 }, '?scenario=misuse&step=3');
-  assert.match(await message(shared.page), /double free: block 0 at 0x[0-9a-f]+ is already free/);
-  assert.equal(await shared.page.inputValue('#scenario-select'), 'misuse');
-  assert.deepEqual(shared.problems, []);
-  await shared.page.close();
+  // A link from the days of the scenario player opens the page as it opens without one.
+  const old = await open({ width: 1280, height: 800 }, '?scenario=misuse&step=3');
+  assert.deepEqual(await states(old.page), Array(8).fill('never used'));
+  assert.equal(await old.page.getAttribute('#pool-range', 'max'), '0');
+  assert.deepEqual(old.problems, []);
+  await old.page.close();
 
   assert.deepEqual(problems, []);
   await page.close();
@@ -162,7 +174,12 @@ test('the page transfers its wasm, JS, CSS and trace once, and says how much', a
 });
 
 test('the page fits a phone screen', async () => {
-  const { page, problems } = await open({ width: 390, height: 844 }, '?scenario=short-lived&step=8');
+  const { page, problems } = await open({ width: 390, height: 844 });
+  // A few calls on the playground, so that its map has blocks in every state and arrows.
+  for (let i = 0; i < 4; i++) await page.click('#alloc');
+  await page.click('#pool-map button.block[data-index="1"]');
+  await page.click('#pool-map button.block[data-index="3"]');
+  assert.deepEqual((await states(page)).slice(0, 5), ['in use', 'free', 'in use', 'free', 'never used']);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
   await page.screenshot({ path: path.join(screenshots, 'playground-390x844.png'), fullPage: true, animations: 'disabled' });
@@ -257,6 +274,79 @@ test('the free playground has a timeline: going back shows exactly the state eac
   assert.equal(await page.getAttribute('#pool-range', 'max'), '5');
   assert.match(await message(page), /^Done: alloc\(\) → 0x[0-9a-f]+, block 1: it popped the head of the free list.*the 6 later steps after it were dropped\.$/);
   assert.match(await page.textContent('#pool-calls'), /alloc\(8\) → 0x[0-9a-f]+→ next: your next call/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a link keeps the playground\'s moment: its calls are replayed on a new page, and a bad link is refused', async () => {
+  const { page, problems } = await open({ width: 1280, height: 800 });
+  assert.doesNotMatch(page.url(), /pool/, 'the pool the page opens on needs no link');
+  await page.fill('#block-size', '16');
+  await page.fill('#block-count', '5');
+  await page.click('#create');
+  const operations = [
+    async () => { await page.fill('#request-size', '16'); await page.click('#alloc'); },
+    async () => { await page.fill('#request-size', '12'); await page.click('#alloc'); },
+    () => page.click('#pool-map button.block[data-index="0"]'),
+    // A text with the link's own separators and markup in it: written as it was typed.
+    async () => { await page.selectOption('#write-block', '1'); await page.fill('#write-value', 'a.b_c, <b>~%'); await page.click('#write'); },
+    () => page.click('#misuse-double'),
+    () => page.click('#misuse-outside'),
+    () => page.click('#misuse-middle'),
+    () => page.click('#alloc'),
+    () => page.click('#end-program'),
+  ];
+  const seen = [await playgroundState(page)];
+  for (const operation of operations) {
+    await operation();
+    seen.push(await playgroundState(page));
+  }
+  assert.match(seen[4].hex, /61 2e 62 5f 63 2c 20 3c .*62 3e 7e 25 /s, 'the text\'s bytes, as typed');
+  const links = [];
+  for (const k of [operations.length, 4, 0]) {
+    await page.focus('#pool-range');
+    await page.keyboard.press('End');
+    for (let i = operations.length; i > k; i--) await page.keyboard.press('ArrowLeft');
+    assert.equal((await playgroundState(page)).step, String(k));
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('pool'), '16x5');
+    assert.match(url.searchParams.get('pool-ops'), /^a16\.a12\.f0\.w1_[^.]+\.d\.o\.m\.a12\.e$/);
+    assert.equal(url.searchParams.get('pool-step'), String(k));
+    links.push([k, url.search]);
+  }
+  for (const [k, search] of links) {
+    const shared = await open({ width: 1280, height: 800 }, search);
+    const state = await playgroundState(shared.page);
+    // Seen again, the step's label knows the call after it.
+    const expected = { ...seen[k], next: k < operations.length ? `→ next: ${seen[k + 1].now}` : seen[k].next };
+    assert.deepEqual(state, expected, `the link to step ${k} shows that step`);
+    assert.equal(await shared.page.inputValue('#block-size'), '16');
+    assert.equal(new URL(shared.page.url()).search, search, 'the link stays as it was');
+    assert.deepEqual(shared.problems, []);
+    await shared.page.close();
+  }
+
+  // The address is untrusted input: a bad link is refused with a message, and the page opens
+  // on its first pool.
+  const bad = [
+    ['?pool=999x1', /not replayed: The block size must be a whole number from 4 to 256/],
+    ['?pool=32', /not replayed: the pool must be written SIZExCOUNT/],
+    [`?pool=32x8&pool-ops=a24.${encodeURIComponent('<img src=x onerror=alert(1)>')}`, /not replayed: "<img src=x onerror=a" is not one of its operations/],
+    ['?pool=32x8&pool-ops=a1e309', /not replayed: "a1e309" is not one of its operations/],
+    [`?pool=32x8&pool-ops=${'a8.'.repeat(10000)}a8`, /not replayed: it has 10001 steps; a link keeps at most 400/],
+    ['?pool=32x8&pool-ops=f9', /not replayed: its pool has no block 9/],
+    ['?pool=32x8&pool-ops=w0_%25E0%25A4%25A', /not replayed: the text written by "w0_%E0%A4%A" is not valid/],
+    ['?pool=32x8&pool-ops=a8&pool-step=-1', /not replayed: its step must be a whole number/],
+  ];
+  for (const [search, refusal] of bad) {
+    const shared = await open({ width: 1280, height: 800 }, search);
+    assert.match(await message(shared.page), refusal, search.slice(0, 60));
+    assert.deepEqual(await states(shared.page), Array(8).fill('never used'));
+    assert.equal(await shared.page.getAttribute('#pool-range', 'max'), '0');
+    assert.doesNotMatch(shared.page.url(), /pool/, 'the refused link is dropped from the address');
+    assert.deepEqual(shared.problems, []);
+    await shared.page.close();
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });

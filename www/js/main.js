@@ -1,13 +1,11 @@
 // Wiring: loads the WebAssembly module and the story, puts a live figure in each of the
-// story's figure slots, creates the playground, the comparison and the scenario player,
-// connects the controls, and keeps the moment (figure, step, typed program) in the URL.
+// story's figure slots, creates the playground and the comparison, connects the controls, and keeps the moment (figure, step, typed program) in the URL.
 
 import init, * as wasm from '../pkg/memory_pool.js';
 import { Playground, LIMITS } from './playground.js';
 import { drawPoolMap, drawFreeListLinks, describeFreeList } from './map.js';
 import { drawCounters, drawMessage, drawHex } from './panels.js';
 import { Comparison, drawComparison, WORKLOAD } from './compare.js';
-import { SCENARIOS, ScenarioPlayer } from './scenarios.js';
 import { showReadme } from './explain.js';
 import { Figure } from './figure.js';
 import { FIGURES, OWN_PROGRAM, ownSentence } from './figures.js';
@@ -25,8 +23,7 @@ async function start() {
   await story;
   const figures = placeFigures();
 
-  let quiet = false;
-  const playground = new Playground(wasm, () => quiet || render());
+  const playground = new Playground(wasm, render);
   const comparison = new Comparison(wasm);
   const compareAsk = firstRefusal(comparison);
   const compareElements = {
@@ -57,6 +54,7 @@ async function start() {
       $(id).disabled = !pool || playground.ended;
     }
     drawPlaygroundTimeline(playground);
+    keepPlayground(playground);
   }
 
   // The comparison is drawn only when it changes, not on each of the playground's calls.
@@ -70,43 +68,11 @@ async function start() {
       : '';
   }
 
-  // Names that scenarios use for the objects they allocate.
-  const names = new Map();
-  const actions = {
-    create: (size, count) => {
-      names.clear();
-      $('#block-size').value = size;
-      $('#block-count').value = count;
-      playground.create(size, count);
-    },
-    alloc: (name, size) => names.set(name, playground.alloc(size)),
-    free: (name) => playground.free(names.get(name)),
-    address: (name) => names.get(name),
-    freeAddress: (pick) => playground.free(pick(playground.pool)),
-    endProgram: () => playground.endProgram(),
-    replay: (steps) => {
-      quiet = true;
-      try { steps(); } finally { quiet = false; }
-      render();
-    },
-  };
-
-  const player = new ScenarioPlayer(actions, () => {
-    $('#scenario-select').value = player.scenario.id;
-    $('#scenario-text').textContent = player.text;
-    $('#scenario-progress').textContent = `Step ${player.step} of ${player.last}`;
-    $('#scenario-prev').disabled = player.step === 0;
-    $('#scenario-next').disabled = player.step === player.last;
-    const play = $('#scenario-play');
-    play.textContent = player.playing ? '⏸ Pause' : '▶ Play';
-    play.setAttribute('aria-pressed', String(player.playing));
-  });
-
   // Controls.
   $('#create-form').addEventListener('submit', (event) => {
     event.preventDefault();
     try {
-      actions.create(Number($('#block-size').value), Number($('#block-count').value));
+      playground.create(Number($('#block-size').value), Number($('#block-count').value));
     } catch (error) {
       playground.say('error', error.message);
     }
@@ -186,30 +152,12 @@ async function start() {
     compareTo(to);
   });
 
-  const select = $('#scenario-select');
-  select.append(...SCENARIOS.map((s) => new Option(s.title, s.id)));
-  select.addEventListener('change', () => { player.pause(); player.load(select.value); });
-  $('#scenario-prev').addEventListener('click', () => { player.pause(); player.previous(); });
-  $('#scenario-next').addEventListener('click', () => { player.pause(); player.next(); });
-  $('#scenario-play').addEventListener('click', () => (player.playing ? player.pause() : player.play()));
-  $('#scenarios').addEventListener('keydown', (event) => {
-    if (event.target instanceof HTMLSelectElement) return;
-    if (event.key === 'ArrowRight') { player.pause(); player.next(); }
-    if (event.key === 'ArrowLeft') { player.pause(); player.previous(); }
-  });
-
   for (const [input, limit] of [['#block-size', LIMITS.blockSize], ['#block-count', LIMITS.blockCount]]) {
     $(input).min = limit.min;
     $(input).max = limit.max;
   }
 
-  // A shared link opens its scenario at its step; otherwise the first scenario's start.
-  const params = new URLSearchParams(location.search);
-  if (params.has('scenario')) {
-    player.load(params.get('scenario'), Number.parseInt(params.get('step') ?? '0', 10));
-  } else {
-    player.load(SCENARIOS[0].id, 0, { updateUrl: false });
-  }
+  openPlayground(playground);
   renderCompare();
   followLink(figures, location.hash, { scroll: true });
   addEventListener('hashchange', () => followLink(figures, location.hash, { scroll: true }));
@@ -274,6 +222,46 @@ function drawPlaygroundTimeline(playground) {
     map.dataset.regionLength = String(pool.addressOf(pool.blockCount - 1) + pool.blockSize - pool.regionBase);
     map.dataset.step = String(step);
   }
+}
+
+/** The pool the playground opens on when its link carries none. */
+const FIRST_POOL = { blockSize: 32, blockCount: 8 };
+
+/**
+ * Keeps the playground's timeline in the page's address (`?pool=16x10&pool-ops=a16.a12.f0&
+ * pool-step=2`), so that a link opens the same moment; the pool it opens on needs none.
+ */
+function keepPlayground(playground) {
+  const link = playground.toLink();
+  const first = !link || (link.pool === `${FIRST_POOL.blockSize}x${FIRST_POOL.blockCount}` && link.ops === '');
+  const query = new URLSearchParams(location.search);
+  for (const [key, value] of [['pool', link?.pool], ['pool-ops', link?.ops], ['pool-step', link?.step]]) {
+    if (first) query.delete(key);
+    else query.set(key, value);
+  }
+  const search = query.size ? `?${query}` : '';
+  if (search !== location.search) history.replaceState(null, '', `${location.pathname}${search}${location.hash}`);
+}
+
+/**
+ * Opens the playground on the timeline the link carries (replayed), or else on its first pool.
+ * Links from before the page lost its scenarios (`?scenario=…&step=…`) open it as any link.
+ */
+function openPlayground(playground) {
+  const query = new URLSearchParams(location.search);
+  let refusal = null;
+  if (query.has('pool')) {
+    try {
+      playground.openLink({ pool: query.get('pool'), ops: query.get('pool-ops') ?? '', step: query.get('pool-step') ?? '0' });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      refusal = error.message;
+    }
+  }
+  if (!query.has('pool') || refusal) playground.create(FIRST_POOL.blockSize, FIRST_POOL.blockCount);
+  $('#block-size').value = String(playground.program.blockSize);
+  $('#block-count').value = String(playground.program.blockCount);
+  if (refusal) playground.say('error', `The playground's steps in this link were not replayed: ${refusal}`);
 }
 
 /** The URL hash that names a figure's step: `#figure-pool-step-4`. */

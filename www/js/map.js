@@ -1,10 +1,11 @@
 // Draws a pool's memory map from what the pool itself reports: the metadata part (its state
 // bytes, read from linear memory), every block in address order with its state, address and
-// used bytes, and the free list as arrows from its head through each free block.
+// used bytes, and the free list as arrows from its head through each free block. The
+// playground's map and every pool figure (subjects.js) draw their blocks the same way.
 
 import { el, hex, byteHex, svg, plural } from './format.js';
 
-const STATE_NAMES = ['never used', 'free', 'in use'];
+export const STATE_NAMES = ['never used', 'free', 'in use'];
 const STATE_CLASSES = ['never-used', 'free', 'in-use'];
 
 /**
@@ -15,47 +16,73 @@ export function drawPoolMap(container, playground) {
   const pool = playground.pool;
   container.replaceChildren();
   if (!pool) return;
-  const buffer = playground.memory.buffer;
-  const count = pool.blockCount;
-  const size = pool.blockSize;
-  const states = pool.blockStates();
-  const freeList = pool.freeList();
-  const leaks = new Set(playground.leaks ?? []);
-  const view = new DataView(buffer);
-
+  const { stateBytes, blocks } = drawPool(pool, playground.memory, {
+    requested: playground.requested, leaks: playground.leaks, selected: playground.selected,
+    hint: playground.ended ? '' : ' Press to free it.', disabled: playground.ended,
+  });
   // The metadata: the chunk lists (a head and a stack link per 16 KiB chunk of memory the
   // blocks start in) and padding up to the blocks' alignment, then the state bytes as they
   // are in memory, right below block 0.
-  const stateBytes = new Uint8Array(buffer, pool.statesAddress, count);
   const lists = pool.statesAddress - pool.regionBase;
   const metadata = el('div', { class: 'metadata', 'data-part': 'metadata' },
     el('p', { class: 'meta-title' },
       el('strong', {}, 'metadata'), ` at ${hex(pool.regionBase)}: `,
-      `${plural(lists, 'byte')} of chunk lists and padding + ${plural(count, 'state byte')}`),
-    el('ol', { class: 'state-bytes', 'aria-label': 'State bytes in memory, one per block' },
-      [...stateBytes].map((byte, index) => el('li', {
-        class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
-        title: `block ${index}: ${byteHex(byte)} = ${STATE_NAMES[byte] ?? 'damaged'}`,
-      }, byteHex(byte)))));
+      `${plural(lists, 'byte')} of chunk lists and padding + ${plural(pool.blockCount, 'state byte')}`),
+    stateBytes);
+  container.append(metadata, el('div', { class: 'block-area' }, blocks, svg('svg', { class: 'links', 'aria-hidden': 'true' })));
+  markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], blockStateNames(pool));
+  drawFreeListLinks(container);
+}
+
+/** Each block's state by name, in address order. */
+export const blockStateNames = (pool) => [...pool.blockStates()].map((state) => STATE_NAMES[state]);
+
+/**
+ * A pool's state bytes and its blocks in address order, read from the pool and from its
+ * bytes in linear memory (`memory`, the module's): what the playground's map and every pool figure draw.
+ * Blocks are buttons carrying `data-index` and `data-state`. `requested`: block index → the
+ * bytes its program asked for (drawn as a fill); `names`: address → the program's name for
+ * it; `leaks`: the indices leaked; `hint`: what pressing a block does, for a screen reader.
+ */
+export function drawPool(pool, memory, { requested, names, leaks, selected, hint = '', disabled = false }) {
+  const count = pool.blockCount;
+  const size = pool.blockSize;
+  const states = pool.blockStates();
+  const head = pool.freeList()[0];
+  const leaked = new Set(leaks ?? []);
+  // Read after the calls above: one that allocates may grow the memory, which replaces its buffer.
+  const buffer = memory.buffer;
+  const view = new DataView(buffer);
+  const stateBytes = el('ol', { class: 'state-bytes', 'aria-label': 'State bytes in memory, one per block' },
+    [...new Uint8Array(buffer, pool.statesAddress, count)].map((byte, index) => el('li', {
+      class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
+      title: `block ${index}: ${byteHex(byte)} = ${STATE_NAMES[byte] ?? 'damaged'}`,
+    }, byteHex(byte))));
 
   const blocks = el('ol', { class: 'blocks', 'aria-label': `${count} blocks in address order` });
   for (let index = 0; index < count; index++) {
     const state = states[index];
     const address = pool.addressOf(index);
-    const name = STATE_NAMES[state];
+    const shown = leaked.has(index) ? 'leaked' : STATE_NAMES[state];
     const parts = [
       el('span', { class: 'b-index' }, `#${index}`),
-      el('span', { class: 'b-state' }, leaks.has(index) ? 'leaked' : name),
+      el('span', { class: 'b-state' }, shown),
       el('span', { class: 'b-addr' }, hex(address)),
     ];
-    let label = `block ${index} at ${hex(address)}, ${name}`;
-    if (state === 2) {
-      const requested = playground.requested.get(index) ?? size;
+    let label = `block ${index} at ${hex(address)}, ${shown}`;
+    const name = names?.get(address);
+    if (name && state === 2) {
+      parts.push(el('span', { class: 'b-name' }, name));
+      label += `, ${name}`;
+    }
+    if (requested && state === 2) {
+      const bytes = requested.get(index) ?? size;
       parts.push(el('span', { class: 'b-fill', 'aria-hidden': 'true' },
-        el('span', { class: 'b-used', style: `width:${(100 * requested) / size}%` })));
-      parts.push(el('span', { class: 'b-bytes' }, `${requested}/${size} B`));
-      label += `, ${requested} of ${size} bytes requested`;
-    } else if (state === 1) {
+        el('span', { class: 'b-used', style: `width:${(100 * bytes) / size}%` })));
+      parts.push(el('span', { class: 'b-bytes' }, `${bytes}/${size} B`));
+      label += `, ${bytes} of ${size} bytes requested`;
+    }
+    if (state === 1) {
       // The link is a word inside the free block itself, holding the next free block's
       // address: read it from memory, and name the block it points at.
       const linkAt = pool.linkAddress(index);
@@ -64,23 +91,22 @@ export function drawPoolMap(container, playground) {
       parts.push(el('span', { class: 'b-link', title: `link at ${hex(linkAt)}: ${hex(next)}` }, text));
       label += `, free list ${text}`;
     }
-    if (freeList[0] === index) parts.push(el('span', { class: 'b-head' }, 'head'));
-    // The name is the visible text (a speech user says what they see), plus a hint.
-    if (!playground.ended) parts.push(el('span', { class: 'visually-hidden' }, ' Press to free it.'));
+    if (head === index) {
+      parts.push(el('span', { class: 'b-head' }, 'head'));
+      label += ', head of the free list';
+    }
+    // The name is the visible text (a speech user says what they see), plus the hint.
+    if (hint) parts.push(el('span', { class: 'visually-hidden' }, hint));
     const classes = ['block', STATE_CLASSES[state]];
-    if (leaks.has(index)) classes.push('leak');
-    if (playground.selected === index) classes.push('selected');
+    if (leaked.has(index)) classes.push('leak');
+    if (selected === index) classes.push('selected');
     blocks.append(el('li', {},
       el('button', {
-        type: 'button', class: classes.join(' '), 'data-index': index, 'data-state': name,
-        title: label, disabled: playground.ended,
+        type: 'button', class: classes.join(' '), 'data-index': index, 'data-state': STATE_NAMES[state],
+        title: label, disabled,
       }, parts)));
   }
-
-  const links = svg('svg', { class: 'links', 'aria-hidden': 'true' });
-  container.append(metadata, el('div', { class: 'block-area' }, blocks, links));
-  markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], [...states].map((state) => STATE_NAMES[state]));
-  drawFreeListLinks(container);
+  return { stateBytes, blocks };
 }
 
 /** Each map's arrowhead marker needs an id of its own. */

@@ -1,12 +1,13 @@
 // The playground's state: one real Pool in the module's linear memory, and the operations a
-// learner (or a scenario) performs on it. No drawing here: after every operation the page
-// calls `onChange`, and map.js draws what the pool reports.
+// learner performs on it. No drawing here: after every operation the page calls `onChange`,
+// and map.js draws what the pool reports.
 //
 // Every operation that reaches the pool is a step of the playground's timeline, from the
 // last "Create pool" on. Going to step k makes a new pool of the same size and replays the
 // first k operations on it, so the state shown at step k (map, bytes, counters, message) is
 // exactly what it was when step k was first made. A new operation made at an earlier step
-// drops the steps after it, as an editor's undo history does.
+// drops the steps after it, as an editor's undo history does. The timeline fits in a link
+// (toLink, openLink): the pool's size, its operations and the step, replayed the same way.
 
 import { hex, plural } from './format.js';
 
@@ -17,6 +18,34 @@ export const LIMITS = Object.freeze({
 });
 
 const IN_USE = 2;
+
+/** The operations a link can carry, by the playground's method names: one letter each. */
+const LINK_OPS = Object.freeze({
+  alloc: 'a', freeBlock: 'f', write: 'w', misuseDoubleFree: 'd', misuseOutside: 'o', misuseMiddle: 'm', endProgram: 'e',
+});
+const LINK_METHODS = new Map(Object.entries(LINK_OPS).map(([method, letter]) => [letter, method]));
+/** Steps a link may carry (a learner's session rarely has a hundred). */
+const LINK_LIMIT = 400;
+
+/** One operation of a link (`a24`, `f1`, `w0_hello`, `d`, …) as `[method, args]`; throws a
+ * RangeError for anything else. */
+function parseLinkOp(text) {
+  const match = /^([afwdome])(?:(\d{1,3})(?:_(.{0,2400}))?)?$/s.exec(text);
+  const method = match && LINK_METHODS.get(match[1]);
+  const takesNumber = method === 'alloc' || method === 'freeBlock' || method === 'write';
+  if (!method || takesNumber !== (match[2] !== undefined) || (method === 'write') !== (match[3] !== undefined)) {
+    throw new RangeError(`"${text.slice(0, 20)}" is not one of its operations.`);
+  }
+  if (method !== 'write') return [method, takesNumber ? [Number(match[2])] : []];
+  let value;
+  try {
+    value = decodeURIComponent(match[3]);
+  } catch {
+    throw new RangeError(`the text written by "${text.slice(0, 20)}" is not valid.`);
+  }
+  if (value.length > 256) throw new RangeError('a written text is longer than 256 characters.');
+  return [method, [Number(match[2]), value]];
+}
 
 export class Playground {
   /** `wasm` is the module's exports: `Pool` and `wasmMemory`. */
@@ -40,6 +69,7 @@ export class Playground {
     /** While an operation runs: the calls it made on the pool, as text. */
     this.calling = null;
     this.replaying = false;
+    this.quiet = false;
   }
 
   get memory() {
@@ -103,7 +133,7 @@ export class Playground {
       this.replaying = false;
     }
     this.step = step;
-    this.onChange?.();
+    this.changed();
   }
 
   /**
@@ -129,7 +159,7 @@ export class Playground {
             `earlier step of the timeline, so the ${plural(dropped, 'later step')} after it ${dropped === 1 ? 'was' : 'were'} dropped.`;
         }
       }
-      this.onChange?.();
+      this.changed();
     }
     return result;
   }
@@ -294,6 +324,41 @@ export class Playground {
     'Create a new pool to start again.');
   }
 
+  /**
+   * The timeline as the page's address keeps it: `{ pool: '32x8', ops: 'a24.a24.f1.w0_hi.e',
+   * step: '3' }` (one letter per operation, see LINK_OPS), or null when there is no pool.
+   */
+  toLink() {
+    // Freeing an address is the API's own; no control of the page makes it a step.
+    if (!this.program || this.steps.some(({ method }) => !LINK_OPS[method])) return null;
+    const ops = this.steps.map(({ method, args }) => {
+      const letter = LINK_OPS[method];
+      if (method === 'write') return `${letter}${args[0]}_${encodeURIComponent(args[1]).replaceAll('.', '%2E')}`;
+      return method === 'alloc' || method === 'freeBlock' ? `${letter}${args[0]}` : letter;
+    });
+    const { blockSize, blockCount } = this.program;
+    return { pool: `${blockSize}x${blockCount}`, ops: ops.join('.'), step: String(this.step) };
+  }
+
+  /**
+   * Replays a timeline a link carries (what `toLink` made) on a new pool, and goes to its
+   * step. The link is untrusted: anything but that shape throws a RangeError that says what
+   * is wrong, before the pool is touched.
+   */
+  openLink({ pool, ops = '', step = '' }) {
+    const size = /^(\d{1,3})x(\d{1,2})$/.exec(pool);
+    if (!size) throw new RangeError(`the pool must be written SIZExCOUNT, as in 32x8.`);
+    const calls = ops === '' ? [] : ops.split('.');
+    if (calls.length > LINK_LIMIT) throw new RangeError(`it has ${calls.length} steps; a link keeps at most ${LINK_LIMIT}.`);
+    const parsed = calls.map(parseLinkOp);
+    if (!/^\d{1,4}$/.test(step)) throw new RangeError(`its step must be a whole number.`);
+    const outside = parsed.find(([method, args]) => method !== 'alloc' && args[0] >= Number(size[2]));
+    if (outside) throw new RangeError(`its pool has no block ${outside[1][0]}.`);
+    this.create(Number(size[1]), Number(size[2]));
+    this.quietly(() => { for (const [method, args] of parsed) this[method](...args); });
+    this.goTo(Number(step));
+  }
+
   /** The state bytes, the free list and the counters, copied. */
   snapshot() {
     const pool = this.pool;
@@ -318,10 +383,24 @@ export class Playground {
     return true;
   }
 
+  /** Runs `run` without drawing on the way (the caller draws once at the end). */
+  quietly(run) {
+    this.quiet = true;
+    try {
+      run();
+    } finally {
+      this.quiet = false;
+    }
+  }
+
+  changed() {
+    if (!this.quiet) this.onChange?.();
+  }
+
   /** Sets the message; draws now unless an operation (drawn at its end) or a replay runs. */
   say(kind, text, detail = '') {
     this.message = { kind, text, detail };
-    if (!this.calling && !this.replaying) this.onChange?.();
+    if (!this.calling && !this.replaying) this.changed();
   }
 }
 

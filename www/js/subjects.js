@@ -5,10 +5,8 @@
 // bytes in linear memory; nothing is simulated here.
 
 import { el, hex, byteHex, plural, svg } from './format.js';
-import { markChangedBlocks } from './map.js';
+import { markChangedBlocks, drawPool, blockStateNames, STATE_NAMES } from './map.js';
 
-const STATE_NAMES = ['never used', 'free', 'in use'];
-const STATE_CLASSES = ['never-used', 'free', 'in-use'];
 const word = (bytes, offset) =>
   (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0;
 
@@ -159,55 +157,14 @@ export class PoolSubject {
   /** The map: the state bytes, then the blocks, each a button (for predict-then-check). */
   draw(container, { labels, asking }) {
     const pool = this.pool;
-    const buffer = this.wasm.wasmMemory().buffer;
-    const view = new DataView(buffer);
-    const states = pool.blockStates();
-    const head = pool.freeList()[0];
-    const leaks = new Set(this.leaks ?? []);
-    const nameOf = labels;
-    const stateBytes = el('ol', { class: 'state-bytes', 'aria-label': 'State bytes, one per block' },
-      [...states].map((byte, index) => el('li', {
-        class: `state-byte ${STATE_CLASSES[byte] ?? ''}`,
-        title: `block ${index}: ${byteHex(byte)} = ${STATE_NAMES[byte] ?? 'damaged'}`,
-      }, byteHex(byte))));
-    const blocks = el('ol', { class: 'blocks', 'aria-label': `${pool.blockCount} blocks in address order` });
-    for (let index = 0; index < pool.blockCount; index++) {
-      const state = states[index];
-      const address = pool.addressOf(index);
-      const name = nameOf.get(address);
-      const parts = [
-        el('span', { class: 'b-index' }, `#${index}`),
-        el('span', { class: 'b-state' }, leaks.has(index) ? 'leaked' : STATE_NAMES[state]),
-        el('span', { class: 'b-addr' }, hex(address)),
-      ];
-      let label = `block ${index} at ${hex(address)}, ${leaks.has(index) ? 'leaked' : STATE_NAMES[state]}`;
-      if (name && state === 2) {
-        parts.push(el('span', { class: 'b-name' }, name));
-        label += `, ${name}`;
-      }
-      if (state === 1) {
-        const next = view.getUint32(pool.linkAddress(index), true);
-        const offset = next - pool.blocksStart;
-        const text = next % 2 === 1 ? 'end' : `#${offset / pool.blockSize}`;
-        parts.push(el('span', { class: 'b-link' }, `next: ${text}`));
-        label += `, free list next: ${text}`;
-      }
-      if (head === index) {
-        parts.push(el('span', { class: 'b-head' }, 'head'));
-        label += ', head of the free list';
-      }
-      // The name is the visible text (a speech user says what they see), plus a hint.
-      if (asking) parts.push(el('span', { class: 'visually-hidden' }, ' Pick this block.'));
-      blocks.append(el('li', {}, el('button', {
-        type: 'button', class: `block ${STATE_CLASSES[state]}${leaks.has(index) ? ' leak' : ''}`,
-        'data-index': index, 'data-state': STATE_NAMES[state], title: label, disabled: !asking,
-      }, parts)));
-    }
+    const { stateBytes, blocks } = drawPool(pool, this.wasm.wasmMemory(), {
+      names: labels, leaks: this.leaks, hint: asking ? ' Pick this block.' : '', disabled: !asking,
+    });
     container.replaceChildren(
       el('p', { class: 'meta-title' }, el('strong', {}, 'state bytes'), ` at ${hex(pool.statesAddress)}, just below the blocks`),
       stateBytes,
       el('div', { class: 'block-area' }, blocks, svg('svg', { class: 'links', 'aria-hidden': 'true' })));
-    markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], [...states].map((state) => STATE_NAMES[state]));
+    markChangedBlocks(container, [...blocks.querySelectorAll('button.block')], blockStateNames(pool));
   }
 }
 
