@@ -397,7 +397,7 @@ fn large_realloc_to_other_pages_keeps_the_bytes() {
 fn the_allocator_itself_stays_small() {
     // What a `static` of it costs before its first allocation: zeroed memory (on wasm32,
     // linear memory from the start), mostly each class's inline region slots. Measured:
-    // 371 968 B on x86-64; on wasm32 77 568 B (was about 215 KB with 48 slots per class).
+    // 371 968 B on x86-64; on wasm32 77 568 B (225 408 B with 48 region slots per class).
     let bytes = size_of::<SizeClasses>();
     let bound = if cfg!(target_pointer_width = "64") {
         380_000
