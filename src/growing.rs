@@ -17,6 +17,12 @@
 //! blocks than any address space holds. The slots live inline in the struct, so a growing pool
 //! needs no memory except its regions: it can live inside a global allocator.
 //!
+//! Inline slots are not free, though: each is a whole [`Pool`] (about 230 bytes on 64-bit),
+//! so 48 of them make a growing pool about 12 KB before it has a region. A user who knows
+//! that its regions can never pass some number (because the first one is large, and region
+//! `k` is `2^k` times larger) can say so with the `REGIONS` parameter: `SizeClasses` keeps 16
+//! on wasm32, where a class's 17th region would be larger than the address space.
+//!
 //! `free` finds the region a pointer belongs to by binary search over the regions sorted by
 //! address (O(log regions)), then lets that region's [`Pool`] check and take the block
 //! (O(1)). `alloc` takes the oldest region that has room, found with one bit scan of a mask.
@@ -64,15 +70,19 @@ struct RegionSpan {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct GrowingPool<M: MemorySource + Clone = SystemMemory> {
+///
+/// `REGIONS` is how many regions it can have (at most 64, the bits of its room mask): the
+/// struct holds a slot for each, so fewer slots make it smaller. With `REGIONS` below
+/// [`MAX_REGIONS`], `alloc` says `None` once `REGIONS` regions are full.
+pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: usize = MAX_REGIONS> {
     layout: Layout,
     first_count: usize,
     memory: M,
     /// Region `k` (in creation order) has `first_count << k` blocks.
-    regions: [Option<Pool<M>>; MAX_REGIONS],
+    regions: [Option<Pool<M>>; REGIONS],
     region_count: usize,
     /// The first `region_count` entries, sorted by address.
-    by_address: [RegionSpan; MAX_REGIONS],
+    by_address: [RegionSpan; REGIONS],
     /// Bit `k` set: region `k` may have a block to hand out.
     with_room: u64,
     /// A region with at least this many bytes of blocks gives its memory back when its last
@@ -142,6 +152,37 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
         first_count: usize,
         memory: M,
     ) -> Result<Self, PoolError> {
+        Self::with_layout_and_slots_in(layout, first_count, memory)
+    }
+}
+
+impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
+    /// As [`GrowingPool::with_layout_in`], for a pool with `REGIONS` region slots instead of
+    /// [`MAX_REGIONS`] (a smaller struct; `alloc` says `None` once they are all full).
+    ///
+    /// # Errors
+    ///
+    /// As for [`GrowingPool::with_layout_in`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use memory_pool::{GrowingPool, SystemMemory};
+    ///
+    /// let layout = Layout::from_size_align(64, 8).unwrap();
+    /// let mut pool = GrowingPool::<_, 2>::with_layout_and_slots_in(layout, 1, SystemMemory)?;
+    /// let blocks = [pool.alloc(), pool.alloc(), pool.alloc()]; // 1 + 2 blocks in 2 regions
+    /// assert!(blocks.iter().all(Option::is_some));
+    /// assert_eq!(pool.alloc(), None); // no third slot
+    /// assert!(size_of_val(&pool) < size_of::<GrowingPool>());
+    /// # Ok::<(), memory_pool::PoolError>(())
+    /// ```
+    pub const fn with_layout_and_slots_in(
+        layout: Layout,
+        first_count: usize,
+        memory: M,
+    ) -> Result<Self, PoolError> {
         if let Some(error) = Self::refuse(layout, first_count) {
             // A memory source that was never asked for memory has nothing to give back, and
             // a `const fn` cannot run its destructor.
@@ -169,17 +210,19 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
 
     /// A pool with no region yet, for arguments that [`refuse`](Self::refuse) accepts.
     const fn empty(layout: Layout, first_count: usize, memory: M) -> Self {
+        // A const assertion on the parameter: the room mask has 64 bits.
+        const { assert!(REGIONS <= 64, "a GrowingPool has at most 64 regions") };
         GrowingPool {
             layout,
             first_count,
             memory,
-            regions: [const { None }; MAX_REGIONS],
+            regions: [const { None }; REGIONS],
             region_count: 0,
             by_address: [RegionSpan {
                 start: 0,
                 end: 0,
                 region: 0,
-            }; MAX_REGIONS],
+            }; REGIONS],
             with_room: 0,
             decommit_from: usize::MAX,
             decommits: 0,
@@ -199,7 +242,8 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     }
 
     /// Hands out a block, adding a region when every region is full. `None` only when the
-    /// memory source refuses a new region (or all [`MAX_REGIONS`] are used).
+    /// memory source refuses a new region (or all `REGIONS` slots, [`MAX_REGIONS`] unless
+    /// said otherwise, are used).
     ///
     /// O(1) while a region has room; growing costs one request to the memory source.
     #[inline]
@@ -229,7 +273,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     #[inline(never)]
     fn grow_and_alloc(&mut self) -> Option<NonNull<u8>> {
         let k = self.region_count;
-        if k == MAX_REGIONS {
+        if k == REGIONS {
             return None;
         }
         let count = self
@@ -496,7 +540,7 @@ impl<M: MemorySource + Clone> GrowingPool<M> {
     }
 }
 
-impl<M: MemorySource + Clone> fmt::Debug for GrowingPool<M> {
+impl<M: MemorySource + Clone, const REGIONS: usize> fmt::Debug for GrowingPool<M, REGIONS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrowingPool")
             .field("block_size", &self.block_size())

@@ -38,6 +38,70 @@ const MIN_FIRST_COUNT: usize = 4;
 /// empty too (the larger of the two goes). See *Memory given back* on [`SizeClasses`].
 pub const DECOMMIT_FROM: usize = 128 * 1024;
 
+/// The fewest bytes of blocks in any class's first region: 57 344 (the 8 KiB class's seven
+/// blocks: it rounds [`FIRST_REGION_BYTES`] down the most).
+const SMALLEST_FIRST_REGION: usize = smallest_first_region();
+
+const fn smallest_first_region() -> usize {
+    let mut smallest = usize::MAX;
+    let mut class = 0;
+    while class < CLASS_COUNT {
+        let bytes = first_count(class) * CLASS_SIZES[class];
+        if bytes < smallest {
+            smallest = bytes;
+        }
+        class += 1;
+    }
+    smallest
+}
+
+/// How many region slots each class's pool keeps: as many as can ever be filled. Region `k` of
+/// a class holds at least `SMALLEST_FIRST_REGION · 2^k` bytes of blocks, and no region can be
+/// larger than `isize::MAX` bytes (a [`Pool`](crate::Pool) refuses it as too large), so a
+/// slot past the last `k` for which that fits would never be used. 48 ([`MAX_REGIONS`]) on
+/// 64-bit; 16 on wasm32, where 48 inline slots in each of the 33 classes made the allocator
+/// 225 408 bytes of zeroed linear memory before its first allocation (with 16: 77 568).
+///
+/// [`MAX_REGIONS`]: crate::MAX_REGIONS
+pub(crate) const CLASS_REGIONS: usize = class_regions();
+
+const fn class_regions() -> usize {
+    let mut regions = 0;
+    // Region `regions` has at least `SMALLEST_FIRST_REGION << regions` bytes: count while
+    // that still fits in an `isize`.
+    while regions < crate::MAX_REGIONS && SMALLEST_FIRST_REGION <= (isize::MAX as usize) >> regions
+    {
+        regions += 1;
+    }
+    regions
+}
+
+// Checked when the crate is built, for its target: the region that would need slot
+// `CLASS_REGIONS` is one `Pool` refuses as too large, in every class.
+const _: () = {
+    let mut class = 0;
+    while class < CLASS_COUNT {
+        let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
+        if let Some(blocks) = blocks {
+            assert!(crate::Pool::region_size(CLASS_SIZES[class], blocks).is_none());
+        }
+        class += 1;
+    }
+};
+
+/// Blocks in class `class`'s first region.
+const fn first_count(class: usize) -> usize {
+    let count = FIRST_REGION_BYTES / CLASS_SIZES[class];
+    if count > MIN_FIRST_COUNT {
+        count
+    } else {
+        MIN_FIRST_COUNT
+    }
+}
+
+/// A class's pool.
+type ClassPool<M> = GrowingPool<M, CLASS_REGIONS>;
+
 /// Class for a size of `1 + 8·(k − 1) ..= 8·k` bytes, for sizes up to 1024: one load.
 const SMALL_CLASS: [u8; 129] = small_class_table();
 
@@ -163,20 +227,20 @@ fn yield_thread() {
 /// One class: its pool, behind its own lock. The pool is made on the class's first use, so
 /// a fresh [`SizeClasses`] is all zeros: a `static` of it goes to `.bss` and costs no bytes in
 /// the program file (a wasm module carried ~127 KB of data for it otherwise).
-struct Class<M: MemorySource + Clone>(SpinLock<Option<GrowingPool<M>>>);
+struct Class<M: MemorySource + Clone>(SpinLock<Option<ClassPool<M>>>);
 
 impl<M: MemorySource + Clone> Class<M> {
     /// Runs `f` on class `index`'s pool, holding its lock; the pool's regions come from
     /// `memory`.
     #[inline(always)]
-    fn with<R>(&self, index: usize, memory: &M, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> R {
+    fn with<R>(&self, index: usize, memory: &M, f: impl FnOnce(&mut ClassPool<M>) -> R) -> R {
         self.0
             .with(|pool| f(pool.get_or_insert_with(|| class_pool(index, memory.clone()))))
     }
 
     /// Runs `f` on the class's pool if it has been made, holding its lock; `None` otherwise
     /// (nothing is made).
-    fn with_existing<R>(&self, f: impl FnOnce(&mut GrowingPool<M>) -> R) -> Option<R> {
+    fn with_existing<R>(&self, f: impl FnOnce(&mut ClassPool<M>) -> R) -> Option<R> {
         self.0.with(|pool| pool.as_mut().map(f))
     }
 }
@@ -309,12 +373,11 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
 /// about 60 KiB.
 #[cold]
-fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> GrowingPool<M> {
+fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> {
     let size = CLASS_SIZES[index];
     let layout = Layout::from_size_align(size, class_align(index))
         .expect("class sizes are powers of two times small odd numbers: valid layouts");
-    let first_count = (FIRST_REGION_BYTES / size).max(MIN_FIRST_COUNT);
-    let mut pool = GrowingPool::with_layout_in(layout, first_count, memory)
+    let mut pool = ClassPool::with_layout_and_slots_in(layout, first_count(index), memory)
         .expect("class sizes and counts are not zero");
     pool.decommit_empty_regions_from(DECOMMIT_FROM);
     pool
@@ -920,7 +983,7 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
             Some(class) => self.own_shard().1.classes[class]
-                .with(class, &self.memory, GrowingPool::alloc)
+                .with(class, &self.memory, ClassPool::alloc)
                 .map_or(ptr::null_mut(), NonNull::as_ptr),
             None => self.alloc_large(layout),
         }
@@ -1075,6 +1138,28 @@ mod tests {
             None
         );
         assert_eq!(class_of(Layout::from_size_align(8, 2 << 20).unwrap()), None);
+    }
+
+    #[test]
+    fn a_region_past_the_class_slots_could_never_be_made() {
+        // Fewer slots than `MAX_REGIONS` lose nothing: the region that would need the next
+        // slot is refused as too large by `Pool` itself, in every class.
+        const { assert!(CLASS_REGIONS <= crate::MAX_REGIONS) };
+        for (class, &size) in CLASS_SIZES.iter().enumerate() {
+            let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
+            let bytes = blocks.and_then(|n| crate::Pool::region_size(size, n));
+            assert_eq!(
+                bytes, None,
+                "class {class}: region {CLASS_REGIONS} would fit"
+            );
+        }
+        assert_eq!(SMALLEST_FIRST_REGION, 57_344);
+        let expected = if cfg!(target_pointer_width = "64") {
+            48
+        } else {
+            16
+        };
+        assert_eq!(CLASS_REGIONS, expected);
     }
 
     #[test]

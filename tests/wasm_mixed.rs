@@ -56,6 +56,13 @@ fn mixed_workload_against_dlmalloc_and_talc() {
         ("dlmalloc", &DLMALLOC),
         ("talc", &TALC),
     ];
+    // The allocators are `static`s: zeroed linear memory from the start, beside what each grows.
+    console_log!(
+        "statics: size-classes {} B, talc {} B; linear memory at start {} KiB",
+        size_of::<SizeClasses>(),
+        size_of::<talc::wasm::WasmDynamicTalc>(),
+        memory_kib()
+    );
     for (name, steps) in [
         ("uniform-1B-10KB", workload::script(workload::uniform)),
         (
