@@ -1014,7 +1014,8 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
         // SAFETY: the caller guarantees `new_size`, rounded up to `layout.align()`, does not
         // overflow `isize`, which is what a layout needs.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        let stays = match (class_of(layout), class_of(new_layout)) {
+        let classes = (class_of(layout), class_of(new_layout));
+        let stays = match classes {
             (Some(old), Some(new)) => old == new,
             (None, None) => layout.size().div_ceil(PAGE_SIZE) == new_size.div_ceil(PAGE_SIZE),
             _ => false,
@@ -1026,7 +1027,7 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
                 .fetch_add(1, Ordering::Relaxed);
             return block;
         }
-        if class_of(layout).is_none() && class_of(new_layout).is_none() {
+        if classes == (None, None) {
             // SAFETY: the caller's block, allocated large with `layout`.
             if let Some(moved) = unsafe { self.resize_large(block, layout, new_size) } {
                 return moved;

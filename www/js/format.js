@@ -49,3 +49,8 @@ export function svg(tag, attributes = {}, ...children) {
   }
   return node;
 }
+
+/** The frees a pool refused, of every kind: not in the pool, misaligned, double. */
+export function refusedFrees(pool) {
+  return Number(pool.rejectedNotInPool) + Number(pool.rejectedMisaligned) + Number(pool.rejectedDoubleFree);
+}

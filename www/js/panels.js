@@ -1,7 +1,7 @@
 // The panels beside the map: the counters the pool keeps, the message of the last operation,
 // and a hex view of a block's bytes read straight from the module's linear memory.
 
-import { el, hex, byteHex, plural } from './format.js';
+import { el, hex, byteHex, plural, refusedFrees } from './format.js';
 
 /** Fills the <dl> with the pool's counters (each <dd> has a data-counter name for tests). */
 export function drawCounters(list, playground) {
@@ -10,8 +10,7 @@ export function drawCounters(list, playground) {
   if (!pool) return;
   let wasted = 0;
   for (const [, requested] of playground.requested) wasted += pool.blockSize - requested;
-  const rejected = Number(pool.rejectedNotInPool) + Number(pool.rejectedMisaligned) +
-    Number(pool.rejectedDoubleFree);
+  const rejected = refusedFrees(pool);
   const leaks = playground.leaks;
   const rows = [
     ['in-use', 'In use', pool.inUse],

@@ -4,7 +4,7 @@
 // it has done, and draws its map. Everything drawn is read from the allocator or from its
 // bytes in linear memory; nothing is simulated here.
 
-import { el, hex, byteHex, plural, svg } from './format.js';
+import { el, hex, byteHex, plural, refusedFrees, svg } from './format.js';
 import { markChangedBlocks, drawPool, blockStateNames, STATE_NAMES } from './map.js';
 
 const word = (bytes, offset) =>
@@ -139,7 +139,7 @@ export class PoolSubject {
 
   counters() {
     const pool = this.pool;
-    const rejected = Number(pool.rejectedNotInPool) + Number(pool.rejectedMisaligned) + Number(pool.rejectedDoubleFree);
+    const rejected = refusedFrees(pool);
     const rows = [
       ['in-use', 'in use', pool.inUse],
       ['free', 'on the free list', pool.freeList().length],

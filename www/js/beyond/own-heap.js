@@ -75,7 +75,8 @@ export function ownHeapWidget(wasm) {
   calls.onCall = (call) => {
     const following = step === snapshots.length - 1;
     recorded += 1;
-    snapshots.push({ heap: wasm.ownHeap(), call: { ...call, parts: heapCalls(wasm, call) }, number: recorded });
+    const heap = wasm.ownHeap();
+    snapshots.push({ heap, call: { ...call, parts: heapCalls(wasm, heap, call) }, number: recorded });
     if (snapshots.length > STEPS + 1) {
       snapshots.splice(1, 1); // the oldest call goes; step 0 stays
       if (!following && step > 1) step -= 1; // the reader keeps looking at the same moment
@@ -124,9 +125,9 @@ function classLabel(row, size) {
   return size === 0 ? 'large (pages)' : `${size} B`;
 }
 
-/** The heap calls one call into the module made, as text, read from the heap's log now. */
-function heapCalls(wasm, call) {
-  const heap = wasm.ownHeap();
+/** The heap calls one call into the module made, as text: the heap's log read now, and `heap`
+ * (its classes, just read) to name each entry's class. */
+function heapCalls(wasm, heap, call) {
   const sizeOf = (row) => heap[row * FIELDS];
   const flat = wasm.ownHeapLog();
   const parts = [];

@@ -5,16 +5,8 @@
 // after every event; the timeline moves a second replay (the real allocators, replayed from
 // the start when the reader goes back), whose counters and heap are shown at that step.
 
-import { el, plural, percent } from '../format.js';
+import { el, plural, percent, svg } from '../format.js';
 import { timeline } from './timeline.js';
-
-const SVG = 'http://www.w3.org/2000/svg';
-const svg = (tag, attributes = {}, ...children) => {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-};
 
 /** The numbers `TraceReplay.series()` gives per step, in its order (src/wasm/trace.rs). */
 const FIELDS = ['requested', 'peakRequested', 'heapReserved', 'heapFree', 'heapLargestFree',
