@@ -90,8 +90,16 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     decommit_from: usize,
     /// Regions that gave their memory back so.
     decommits: u64,
+    /// `stats.total_allocs` when the pool last gave all its memory back (see
+    /// [`release_if_idle`](Self::release_if_idle)).
+    allocs_at_release: u64,
     stats: PoolStats,
 }
+
+/// A pool whose every block is free gives all its memory back (the first region too), if it
+/// handed out at least this many blocks since it last did: see
+/// [`GrowingPool::release_if_idle`].
+pub(crate) const RELEASE_EMPTY_AFTER: u64 = 64;
 
 impl GrowingPool {
     /// A growing pool of blocks of at least `block_size` bytes (aligned to
@@ -226,6 +234,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             with_room: 0,
             decommit_from: usize::MAX,
             decommits: 0,
+            allocs_at_release: 0,
             stats: PoolStats {
                 in_use: 0,
                 peak_in_use: 0,
@@ -373,10 +382,13 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 self.with_room |= 1 << k;
                 self.stats.in_use -= 1;
                 self.stats.total_frees += 1;
-                if pool.in_use() == 0
-                    && pool.block_count() * pool.block_size() >= self.decommit_from
-                {
-                    self.decommit_region(k);
+                if pool.in_use() == 0 {
+                    let large = pool.block_count() * pool.block_size() >= self.decommit_from;
+                    if self.stats.in_use == 0 && self.decommit_from != usize::MAX {
+                        self.release_if_idle(k);
+                    } else if large {
+                        self.decommit_region(k);
+                    }
                 }
                 Ok(())
             }
@@ -426,6 +438,39 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             if !spare_kept {
                 spare_kept = true;
             } else if pool.decommit_if_unused() {
+                self.decommits += 1;
+            }
+        }
+    }
+
+    /// The pool's last block in use was just freed (from region `k`): if it handed out at
+    /// least [`RELEASE_EMPTY_AFTER`] blocks since it last did so, every region gives its memory
+    /// back, whatever its size, the first region and the spare too. Otherwise region `k` is
+    /// treated as any region that empties ([`decommit_region`](Self::decommit_region)).
+    ///
+    /// Why: the per-region rule keeps the small regions and a spare, so that a program churning
+    /// through a few blocks pays no system call for it; but a program that frees *everything*
+    /// would then keep them all, every class's first region resident for good (measured on
+    /// talc's memory workload: 3.7 times the RSS the process started with, after freeing all).
+    /// An empty pool is the moment to give everything back, and the count of allocations keeps
+    /// it cheap for a program that empties a class over and over (one block allocated and freed
+    /// in a loop): it then gives its memory back once per 64 allocations, not on every free, so
+    /// the page faults of refilling are paid for by 64 operations each time.
+    #[cold]
+    #[inline(never)]
+    fn release_if_idle(&mut self, k: usize) {
+        if self.stats.total_allocs - self.allocs_at_release < RELEASE_EMPTY_AFTER {
+            let region = self.regions[k].as_ref();
+            if region
+                .is_some_and(|pool| pool.block_count() * pool.block_size() >= self.decommit_from)
+            {
+                self.decommit_region(k);
+            }
+            return;
+        }
+        self.allocs_at_release = self.stats.total_allocs;
+        for pool in self.regions[..self.region_count].iter_mut().flatten() {
+            if pool.decommit_if_unused() {
                 self.decommits += 1;
             }
         }

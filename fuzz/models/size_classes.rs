@@ -14,8 +14,11 @@
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
 //! which regions of `DECOMMIT_FROM` bytes of blocks or more give their memory back when a
 //! class is at most a quarter in use (every empty one but the smallest; their blocks then
-//! read as never used), when `realloc` keeps a
-//! block in place (same class, or the same number of pages), every
+//! read as never used), and when a class that emptied gives back every region (after 64
+//! allocations since it last did), when `realloc` keeps a block in place (same class, a
+//! smaller class by less than half, or the same number of pages), where `dealloc` finds a
+//! block a shrinking `realloc` left in a larger class (and any pointer: the search goes up
+//! the classes), every
 //! counter of [`SizeClasses::class_stats`] and [`SizeClasses::large_stats`]. It checks that
 //! every block is aligned, inside its class's regions, in use there, and overlaps no other
 //! live block; that `alloc_zeroed` is zeroed, `realloc` keeps the bytes both sizes share,
@@ -58,6 +61,10 @@ use memory_pool::{
 
 /// Large blocks are whole pages of this size, and aligned to it.
 const PAGE: usize = 4096;
+
+/// A class that empties after this many allocations since it last did gives every region's
+/// memory back (`SizeClasses`' docs, *Memory given back*).
+const RELEASE_EMPTY_AFTER: u64 = 64;
 /// A class's first region holds this many bytes of blocks (at least [`MIN_FIRST_COUNT`]
 /// blocks); each region after it twice as many blocks as the one before.
 const FIRST_REGION_BYTES: usize = 60 * 1024;
@@ -386,6 +393,8 @@ struct Model<'a> {
     /// For each class, each region: whether it holds memory (a block was handed out since it
     /// was made or last gave its memory back).
     committed: Vec<Vec<bool>>,
+    /// For each class, its `total_allocs` when it last gave every region back.
+    allocs_at_release: [u64; CLASS_COUNT],
     large: LargeStats,
     live_bytes: usize,
     next_byte: u8,
@@ -401,6 +410,7 @@ impl<'a> Model<'a> {
             freed: Vec::new(),
             classes: [ClassModel::default(); CLASS_COUNT],
             committed: vec![Vec::new(); CLASS_COUNT],
+            allocs_at_release: [0; CLASS_COUNT],
             large: LargeStats::default(),
             live_bytes: 0,
             next_byte: 0,
@@ -703,8 +713,22 @@ impl<'a> Model<'a> {
     /// when a free empties a region of `DECOMMIT_FROM` bytes of blocks or more and at most a
     /// quarter of the class's blocks are in use, every empty region that big still holding
     /// memory gives it back (and starts over never used), except the smallest, kept as a spare.
+    /// But when the free leaves no block of the class in use, after at least
+    /// `RELEASE_EMPTY_AFTER` allocations since the class last did so, every region still
+    /// holding memory gives it back, whatever its size.
     fn decommits_on_free(&mut self, class: usize, region: usize) -> bool {
         let regions = self.regions(class);
+        let model = self.classes[class];
+        if model.stats.in_use == 0
+            && model.stats.total_allocs - self.allocs_at_release[class] >= RELEASE_EMPTY_AFTER
+        {
+            self.allocs_at_release[class] = model.stats.total_allocs;
+            let committed = &mut self.committed[class];
+            committed.resize(regions.len(), false);
+            let decommitted = committed[region];
+            committed.fill(false);
+            return decommitted;
+        }
         let mut in_use = vec![0usize; regions.len()];
         for other in self.live.values() {
             if other.class == Some(class) {
@@ -760,8 +784,10 @@ impl<'a> Model<'a> {
             // Not a size `realloc` may be asked for.
             return;
         };
-        let stays = match (old.class, class_for(new_layout)) {
-            (Some(old), Some(new)) => old == new,
+        // The class of the layout the caller passes (the block may sit in a larger one, if a
+        // `realloc` shrank it in place before).
+        let stays = match (class_for(old.layout), class_for(new_layout)) {
+            (Some(old), Some(new)) => new == old || (new < old && new_size >= CLASS_SIZES[old] / 2),
             (None, None) => old.layout.size().div_ceil(PAGE) == new_size.div_ceil(PAGE),
             _ => false,
         };
@@ -938,8 +964,30 @@ impl<'a> Model<'a> {
         if addr == 0 {
             return;
         }
+        // `dealloc` looks for the pointer in its layout's class, then in the classes above
+        // (where a shrinking `realloc` may have left a block): the first class with a region
+        // around the address decides; if none has, the layout's class refuses it.
+        let asked = class;
+        let class = (asked..CLASS_COUNT)
+            .find(|&k| {
+                self.regions(k)
+                    .iter()
+                    .any(|r| addr >= r.base && addr - r.base < r.size)
+            })
+            .unwrap_or(asked);
         let Some(refusal) = self.expect_refusal(class, addr) else {
-            // An in-use block of the class after all (a freed block handed out again).
+            if class != asked {
+                // A live block of a larger class, freed with a smaller class's layout: as
+                // a block a `realloc` shrank in place, it is found and freed.
+                let block = self.live.remove(&addr).expect("a live block");
+                block.verify();
+                // SAFETY: `addr` is a live block of `allocator`; a smaller layout is what a
+                // shrinking `realloc` would have left it with.
+                unsafe { self.allocator.dealloc(block.ptr, class_layout(asked)) };
+                self.freed_block(&block);
+            }
+            // Otherwise an in-use block of the class after all (a freed block handed out
+            // again): not a bad pointer.
             return;
         };
         let before = self.snapshot(class);
