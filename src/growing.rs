@@ -90,6 +90,9 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     decommit_from: usize,
     /// Regions that gave their memory back so.
     decommits: u64,
+    /// `stats.total_allocs` when the pool last gave memory back (see
+    /// [`decommit_region`](Self::decommit_region) and [`release_if_idle`](Self::release_if_idle)).
+    allocs_at_decommit: u64,
     /// `stats.total_allocs` when the pool last gave all its memory back (see
     /// [`release_if_idle`](Self::release_if_idle)).
     allocs_at_release: u64,
@@ -100,6 +103,11 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
 /// handed out at least this many blocks since it last did: see
 /// [`GrowingPool::release_if_idle`].
 pub(crate) const RELEASE_EMPTY_AFTER: u64 = 64;
+
+/// A region given back because its pool is mostly idle must have been paid for: since the
+/// pool last gave memory back, it handed out at least this many times the bytes it gives
+/// back now. See [`GrowingPool::decommit_region`].
+pub(crate) const DECOMMIT_CREDIT: u64 = 4;
 
 impl GrowingPool {
     /// A growing pool of blocks of at least `block_size` bytes (aligned to
@@ -234,6 +242,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             with_room: 0,
             decommit_from: usize::MAX,
             decommits: 0,
+            allocs_at_decommit: 0,
             allocs_at_release: 0,
             stats: PoolStats {
                 in_use: 0,
@@ -407,14 +416,21 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     /// Region `k`'s last block in use was just freed. If the pool is now mostly idle (at most
     /// a quarter of its blocks in use), every empty region of at least `decommit_from` bytes
     /// that still holds memory gives it back to the source, except the smallest of them,
-    /// kept as a spare.
+    /// kept as a spare, and provided the pool has handed out at least
+    /// [`DECOMMIT_CREDIT`] times as many bytes as that since it last gave memory back.
     ///
     /// Why a quarter, as a vector shrinks only when a quarter full: a region given back is
     /// touched afresh (a page fault per page) when the pool needs it again, which takes the
     /// blocks in use to rise from a quarter of the capacity to what the regions below it hold
-    /// (about half, for the largest), so each page fault is paid for by many operations, not
-    /// one. Why a spare: a program that allocates and frees one large block over and over
-    /// would otherwise give its region back, and fault it in again, every time.
+    /// (about half, for the largest). Why a spare: a program that allocates and frees one
+    /// large block over and over would otherwise give its region back, and fault it in again,
+    /// every time. Why the credit: with few blocks (a class of 300 KB blocks with a dozen in
+    /// use) the quarter is crossed back and forth all the time, and each crossing cost a
+    /// system call and then a page fault per page touched again. Measured on talc's
+    /// random-actions workload with sizes up to 100 000 B: about 370 regions given back in a
+    /// second, which made it 2.5 times slower than keeping them all. With the credit, each
+    /// byte given back has been paid for by four bytes handed out, so the page faults of
+    /// refilling cost at most about what writing a quarter of those blocks once would.
     #[cold]
     #[inline(never)]
     fn decommit_region(&mut self, k: usize) {
@@ -429,6 +445,20 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 && pool.block_count() * pool.block_size() >= decommit_from
         };
         // Regions in creation order grow, so the first idle one is the smallest: the spare.
+        let going = self.regions[..self.region_count]
+            .iter()
+            .flatten()
+            .filter(|pool| idle(pool))
+            .skip(1);
+        let bytes: usize = going
+            .map(|pool| pool.next_never_used() * pool.block_size())
+            .sum();
+        let handed_out = (self.stats.total_allocs - self.allocs_at_decommit)
+            .saturating_mul(self.layout.size() as u64);
+        if bytes == 0 || handed_out < DECOMMIT_CREDIT.saturating_mul(bytes as u64) {
+            return;
+        }
+        self.allocs_at_decommit = self.stats.total_allocs;
         let mut spare_kept = false;
         for slot in &mut self.regions[..self.region_count] {
             let Some(pool) = slot else { continue };
@@ -469,6 +499,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             return;
         }
         self.allocs_at_release = self.stats.total_allocs;
+        self.allocs_at_decommit = self.stats.total_allocs;
         for pool in self.regions[..self.region_count].iter_mut().flatten() {
             if pool.decommit_if_unused() {
                 self.decommits += 1;

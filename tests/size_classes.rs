@@ -356,67 +356,119 @@ fn blocks_freed_by_another_thread_go_back_to_their_own_shard() {
     assert_eq!(stats.rejected.total(), 1);
 }
 
-/// Memory given back: once every block of a region of `DECOMMIT_FROM` bytes or more is free,
-/// the region's memory goes back to the system (its addresses kept), so after a program frees
-/// everything the allocator holds no more than its small classes' first regions.
+/// Bytes of class `class`'s blocks handed out at least once since their region was made or
+/// last gave its memory back (the rest read as never used): what the class may hold resident.
+fn class_touched(allocator: &SizeClasses, class: usize) -> usize {
+    let regions = allocator.class_regions(class, &mut []);
+    let mut touched = 0;
+    for region in 0..regions {
+        let mut states = vec![0u8; allocator.class_block_states(class, region, &mut [])];
+        allocator.class_block_states(class, region, &mut states);
+        touched += states
+            .iter()
+            .filter(|&&state| state != BlockState::NeverUsed as u8)
+            .count();
+    }
+    touched * CLASS_SIZES[class]
+}
+
+/// Memory given back: once a class is at most a quarter in use, its empty regions of
+/// `DECOMMIT_FROM` bytes or more give their memory back (their addresses kept), all but the
+/// smallest, kept as a spare; provided the class has handed out four times those bytes since
+/// it last gave any back.
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn freeing_everything_gives_the_large_regions_memory_back() {
+fn a_mostly_idle_class_gives_its_empty_regions_back() {
     let allocator = SizeClasses::new();
-    let count = if cfg!(miri) { 6 } else { 60 };
-    let sizes = [40_000, 100_000, 300_000, 900_000];
-    let blocks: Vec<(*mut u8, usize)> = (0..count)
-        .map(|i| {
-            let size = sizes[i % sizes.len()];
-            // SAFETY: a non-zero size.
-            let block = unsafe { allocator.alloc(layout(size, 8)) };
-            assert!(!block.is_null());
+    let sizes: &[usize] = if cfg!(miri) {
+        &[40_000]
+    } else {
+        &[40_000, 100_000, 300_000, 900_000]
+    };
+    // Each class's regions: 4, 8, 16 and 32 blocks (60), at least 160 KB each.
+    const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
+    for &size in sizes {
+        let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+        // SAFETY: non-zero sizes; each block freed once, with its layout.
+        let mut blocks: Vec<*mut u8> = (0..60)
+            .map(|_| unsafe { allocator.alloc(layout(size, 8)) })
+            .collect();
+        assert!(blocks.iter().all(|block| !block.is_null()));
+        for &block in &blocks {
             // Every page written, so every page is resident.
             for offset in (0..size).step_by(4096) {
                 // SAFETY: inside the block, ours.
                 unsafe { block.add(offset).write(1) };
             }
-            (block, size)
-        })
-        .collect();
-    let held: usize = blocks
-        .iter()
-        .map(|&(_, size)| CLASS_SIZES[SizeClasses::class_for(layout(size, 8)).unwrap()])
-        .sum();
-    assert!(allocator.touched_bytes() >= held);
-    for (block, size) in blocks {
-        // SAFETY: allocated above with this layout, freed once.
-        unsafe { allocator.dealloc(block, layout(size, 8)) };
-    }
-    // Every region of these classes is at least 4 blocks of 40 KB: 160 KB, past DECOMMIT_FROM.
-    const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
-    if cfg!(all(unix, not(miri))) {
-        // Each class keeps its smallest empty region (4 blocks) as a spare; the others went.
-        let spares: usize = sizes
-            .iter()
-            .map(|&size| 4 * CLASS_SIZES[SizeClasses::class_for(layout(size, 8)).unwrap()])
-            .sum();
-        assert!(allocator.touched_bytes() <= spares);
-        assert!(allocator.decommits() >= sizes.len() as u64);
-        // The regions are still there, their blocks never used again, and serve as before.
-        let class = SizeClasses::class_for(layout(100_000, 8)).unwrap();
-        let mut states = [0u8; 4];
-        allocator.class_block_states(class, 1, &mut states);
-        assert_eq!(states, [BlockState::NeverUsed as u8; 4]);
-        // SAFETY: a non-zero size; freed once.
-        unsafe {
-            let block = allocator.alloc(layout(100_000, 8));
-            fill(block, 100_000);
-            assert!(holds(block, 100_000));
-            allocator.dealloc(block, layout(100_000, 8));
         }
-    } else {
-        // wasm32's linear memory cannot shrink, and Miri has no madvise: the memory stays.
-        assert_eq!(allocator.decommits(), 0);
+        assert_eq!(allocator.class_stats(class).unwrap().regions, 4);
+        assert!(allocator.touched_bytes() >= 60 * CLASS_SIZES[class]);
+        // The credit: the last block freed and allocated again 200 times (it comes back from
+        // the free list): 260 blocks handed out, more than 4 × the 48 blocks that will go back.
+        for _ in 0..200 {
+            // SAFETY: as above.
+            unsafe {
+                allocator.dealloc(blocks[59], layout(size, 8));
+                blocks[59] = allocator.alloc(layout(size, 8));
+            }
+        }
+        // Regions 1, 2 and 3 emptied, region 0's 4 blocks still in use: a fifteenth.
+        for &block in &blocks[4..] {
+            // SAFETY: as above.
+            unsafe { allocator.dealloc(block, layout(size, 8)) };
+        }
+        if cfg!(all(unix, not(miri))) {
+            // Region 1 (8 blocks) kept as the spare; regions 2 and 3 gave their memory back.
+            let touched = class_touched(&allocator, class);
+            assert_eq!(touched, 12 * CLASS_SIZES[class], "class {class}");
+            let mut states = [0u8; 16];
+            allocator.class_block_states(class, 2, &mut states);
+            assert_eq!(states, [BlockState::NeverUsed as u8; 16]);
+            // They serve again, as before.
+            // SAFETY: a non-zero size; freed once.
+            unsafe {
+                let block = allocator.alloc(layout(size, 8));
+                fill(block, size);
+                assert!(holds(block, size));
+                allocator.dealloc(block, layout(size, 8));
+            }
+        } else {
+            // wasm32's linear memory cannot shrink, and Miri has no madvise: the memory stays.
+            assert_eq!(allocator.decommits(), 0);
+        }
+        for &block in &blocks[..4] {
+            // SAFETY: as above.
+            unsafe { allocator.dealloc(block, layout(size, 8)) };
+        }
     }
     for class in 0..CLASS_SIZES.len() {
         let stats = allocator.class_stats(class).unwrap().stats;
         assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
+    }
+}
+
+/// Without the credit (few blocks handed out since the class last gave memory back), an
+/// emptied region keeps its memory: crossing a quarter back and forth costs no system call.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_region_not_paid_for_keeps_its_memory() {
+    let allocator = SizeClasses::new();
+    let size = 100_000;
+    let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+    // SAFETY: non-zero sizes; each block freed once, with its layout.
+    let blocks: Vec<*mut u8> = (0..60)
+        .map(|_| unsafe { allocator.alloc(layout(size, 8)) })
+        .collect();
+    for &block in &blocks[4..] {
+        // SAFETY: as above.
+        unsafe { allocator.dealloc(block, layout(size, 8)) };
+    }
+    // 60 handed out, fewer than 4 × the 48 that would go back: all 60 stay touched.
+    assert_eq!(allocator.decommits(), 0);
+    assert_eq!(class_touched(&allocator, class), 60 * CLASS_SIZES[class]);
+    for &block in &blocks[..4] {
+        // SAFETY: as above.
+        unsafe { allocator.dealloc(block, layout(size, 8)) };
     }
 }
 

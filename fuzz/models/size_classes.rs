@@ -14,7 +14,8 @@
 //! pool grows (only when every block it has is in use, a region twice the size of the last),
 //! which regions of `DECOMMIT_FROM` bytes of blocks or more give their memory back when a
 //! class is at most a quarter in use (every empty one but the smallest; their blocks then
-//! read as never used), and when a class that emptied gives back every region (after 64
+//! read as never used; only once the class has handed out four times the bytes going back
+//! since it last gave any back), and when a class that emptied gives back every region (after 64
 //! allocations since it last did), when `realloc` keeps a block in place (same class, a
 //! smaller class by less than half, or the same number of pages), where `dealloc` finds a
 //! block a shrinking `realloc` left in a larger class (and any pointer: the search goes up
@@ -390,10 +391,13 @@ struct Model<'a> {
     /// Class blocks freed, most recent last (at most 64 kept).
     freed: Vec<(usize, Layout)>,
     classes: [ClassModel; CLASS_COUNT],
-    /// For each class, each region: whether it holds memory (a block was handed out since it
-    /// was made or last gave its memory back).
-    committed: Vec<Vec<bool>>,
-    /// For each class, its `total_allocs` when it last gave every region back.
+    /// For each class, each region: how many of its blocks were handed out since it was made
+    /// or last gave its memory back (0: it holds no memory). The pool hands out a region's
+    /// fresh blocks in address order, so they are its first ones.
+    committed: Vec<Vec<usize>>,
+    /// For each class, its `total_allocs` when it last gave memory back, and when it last
+    /// gave every region back.
+    allocs_at_decommit: [u64; CLASS_COUNT],
     allocs_at_release: [u64; CLASS_COUNT],
     large: LargeStats,
     live_bytes: usize,
@@ -410,6 +414,7 @@ impl<'a> Model<'a> {
             freed: Vec::new(),
             classes: [ClassModel::default(); CLASS_COUNT],
             committed: vec![Vec::new(); CLASS_COUNT],
+            allocs_at_decommit: [0; CLASS_COUNT],
             allocs_at_release: [0; CLASS_COUNT],
             large: LargeStats::default(),
             live_bytes: 0,
@@ -596,9 +601,9 @@ impl<'a> Model<'a> {
                 });
                 let committed = &mut self.committed[class];
                 if committed.len() <= region {
-                    committed.resize(region + 1, false);
+                    committed.resize(region + 1, 0);
                 }
-                committed[region] = true;
+                committed[region] = committed[region].max(index + 1);
                 self.check_state(class, region, index, BlockState::InUse);
             }
             None => {
@@ -723,10 +728,11 @@ impl<'a> Model<'a> {
             && model.stats.total_allocs - self.allocs_at_release[class] >= RELEASE_EMPTY_AFTER
         {
             self.allocs_at_release[class] = model.stats.total_allocs;
+            self.allocs_at_decommit[class] = model.stats.total_allocs;
             let committed = &mut self.committed[class];
-            committed.resize(regions.len(), false);
-            let decommitted = committed[region];
-            committed.fill(false);
+            committed.resize(regions.len(), 0);
+            let decommitted = committed[region] > 0;
+            committed.fill(0);
             return decommitted;
         }
         let mut in_use = vec![0usize; regions.len()];
@@ -745,24 +751,31 @@ impl<'a> Model<'a> {
         let big = |k: usize| regions[k].count * regions[k].stride >= DECOMMIT_FROM;
         let model = self.classes[class];
         let committed = &mut self.committed[class];
-        committed.resize(regions.len(), false);
+        committed.resize(regions.len(), 0);
         if in_use[region] != 0 || !big(region) || model.stats.in_use * 4 > model.capacity {
             return false;
         }
-        let mut spare_kept = false;
-        let mut decommitted = false;
-        for k in 0..regions.len() {
-            if !(committed[k] && in_use[k] == 0 && big(k)) {
-                continue;
-            }
-            if !spare_kept {
-                spare_kept = true;
-            } else {
-                committed[k] = false;
-                decommitted |= k == region;
-            }
+        let idle: Vec<usize> = (0..regions.len())
+            .filter(|&k| committed[k] > 0 && in_use[k] == 0 && big(k))
+            .collect();
+        // The credit: the bytes going back (the spare, the first idle region, stays) must
+        // have been handed out four times over since the class last gave memory back.
+        let size = CLASS_SIZES[class] as u64;
+        let going: u64 = idle
+            .iter()
+            .skip(1)
+            .map(|&k| committed[k] as u64 * size)
+            .sum();
+        let handed_out = (model.stats.total_allocs - self.allocs_at_decommit[class]) * size;
+        if going == 0 || handed_out < 4 * going {
+            return false;
         }
-        decommitted
+        self.allocs_at_decommit[class] = model.stats.total_allocs;
+        // Every idle region but the smallest (the first: regions grow) goes back.
+        for &k in idle.iter().skip(1) {
+            committed[k] = 0;
+        }
+        idle.iter().skip(1).any(|&k| k == region)
     }
 
     fn dealloc_all(&mut self, reversed: bool) {
