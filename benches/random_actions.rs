@@ -180,7 +180,6 @@ mod native {
                     write!(row, " {:.2} |", best[0] / peer).unwrap();
                 }
                 line(&mut report, row);
-                eprintln!("decommits so far {}", SIZE_CLASSES.decommits());
             }
         }
         line(&mut report, String::new());
