@@ -587,13 +587,14 @@ fn large_realloc_to_other_pages_keeps_the_bytes() {
 fn the_allocator_itself_stays_small() {
     // What a `static` of it costs before its first allocation: zeroed memory (on wasm32,
     // linear memory from the start), mostly each class's inline region slots. Measured:
-    // 188 416 B on x86-64 with 24 slots per class (371 968 B with 48); on wasm32 77 568 B
-    // (225 408 B with 48 region slots per class).
+    // 245 760 B on x86-64 for 43 classes with 24 slots each (33 classes: 188 416 B, and
+    // 371 968 B with 48 slots); on wasm32 with 16 slots, 77 568 B for 33 classes (225 408 B
+    // with 48 slots) and 101 632 B for 43.
     let bytes = size_of::<SizeClasses>();
     let bound = if cfg!(target_pointer_width = "64") {
-        190_000
+        250_000
     } else {
-        80_000
+        105_000
     };
     assert!(bytes <= bound, "SizeClasses is {bytes} B, over {bound}");
 }
