@@ -126,15 +126,18 @@ fn realloc_shrinking_by_less_than_half_stays_in_place() {
     // By another thread (another shard natively; wasm32 has one thread).
     #[cfg(not(target_arch = "wasm32"))]
     {
-        // SAFETY: as above; the address crosses as a number, the block is used by one thread
-        // at a time.
-        let block = unsafe { allocator.alloc(layout(3000, 8)) } as usize;
+        // SAFETY: as above; the block is used by one thread at a time.
+        let block = unsafe { allocator.alloc(layout(3000, 8)) };
         // SAFETY: as above.
-        let shrunk = unsafe { allocator.realloc(block as *mut u8, layout(3000, 8), 2000) } as usize;
-        assert_eq!(shrunk, block);
+        let shrunk = Handed(unsafe { allocator.realloc(block, layout(3000, 8), 2000) });
+        assert_eq!(shrunk.0, block);
         std::thread::scope(|scope| {
-            // SAFETY: as above; the block with the layout `realloc` left it with, once.
-            scope.spawn(|| unsafe { allocator.dealloc(shrunk as *mut u8, layout(2000, 8)) });
+            let allocator = &allocator;
+            scope.spawn(move || {
+                let Handed(shrunk) = { shrunk }; // the whole wrapper moves in, not its field
+                                                 // SAFETY: as above; the block with the layout `realloc` left it with, once.
+                unsafe { allocator.dealloc(shrunk, layout(2000, 8)) }
+            });
         });
     }
     let large = allocator.large_stats();
