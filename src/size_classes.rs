@@ -6,6 +6,7 @@ use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+use crate::growing::Growth;
 use crate::map::{PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
 use crate::{GrowingPool, RejectedFrees};
@@ -28,18 +29,45 @@ const PAGE_SIZE: usize = 4096;
 
 /// Bytes in a class's first region (it doubles from there), for classes of up to 15 KiB;
 /// larger classes start with [`MIN_FIRST_COUNT`] blocks.
+#[cfg(not(target_arch = "wasm32"))]
 const FIRST_REGION_BYTES: usize = 60 * 1024;
 
 /// The fewest blocks in a class's first region.
+#[cfg(not(target_arch = "wasm32"))]
 const MIN_FIRST_COUNT: usize = 4;
+
+/// How a class's pool grows: doubling (see [`GrowingPool`]).
+#[cfg(not(target_arch = "wasm32"))]
+const CLASS_GROWTH: Growth = Growth::Doubling;
+
+// On wasm32 linear memory is all real and never shrinks, so a class's regions follow its need
+// more closely: a first region of about 40 KiB (one block, for the classes above it), and
+// gentle growth, about ×1.5 a region (see `GrowingPool`'s module doc). With doubling from
+// 60 KiB, talc's random-actions workload ended with 1.6 to 1.8 times talc's linear memory;
+// of the first regions tried (24, 32, 40, 48 and 64 KiB) 40 KiB ended with the least.
+
+/// Bytes in a class's first region on wasm32, for classes of up to 40 KiB: half a KiB short
+/// of 40 KiB, so that blocks and bookkeeping fit in ten of the 4 KiB grains linear memory is
+/// handed out in (with 40 KiB of blocks, most first regions would take eleven).
+#[cfg(target_arch = "wasm32")]
+const FIRST_REGION_BYTES: usize = 40 * 1024 - 512;
+
+/// The fewest blocks in a class's first region on wasm32.
+#[cfg(target_arch = "wasm32")]
+const MIN_FIRST_COUNT: usize = 1;
+
+/// How a class's pool grows on wasm32: gently.
+#[cfg(target_arch = "wasm32")]
+const CLASS_GROWTH: Growth = Growth::Gentle;
 
 /// A class's region with at least this many bytes of blocks gives its memory back to the
 /// system (`madvise`, natively) when it is empty and another such region of the class is
 /// empty too (the larger of the two goes). See *Memory given back* on [`SizeClasses`].
 pub const DECOMMIT_FROM: usize = 128 * 1024;
 
-/// The fewest bytes of blocks in any class's first region: 57 344 (the 8 KiB class's seven
-/// blocks: it rounds [`FIRST_REGION_BYTES`] down the most).
+/// The fewest bytes of blocks in any class's first region: 57 344 natively (the 8 KiB class's
+/// seven blocks: it rounds [`FIRST_REGION_BYTES`] down the most); 24 576 on wasm32 (the 24 KiB
+/// class's one block).
 const SMALLEST_FIRST_REGION: usize = smallest_first_region();
 
 const fn smallest_first_region() -> usize {
@@ -56,22 +84,28 @@ const fn smallest_first_region() -> usize {
 }
 
 /// How many region slots each class's pool keeps: as many as can ever be filled. Region `k` of
-/// a class holds at least `SMALLEST_FIRST_REGION · 2^k` bytes of blocks, and no region can be
-/// larger than `isize::MAX` bytes (a [`Pool`](crate::Pool) refuses it as too large), so a
-/// slot past the last `k` for which that fits would never be used. 48 ([`MAX_REGIONS`]) on
-/// 64-bit; 16 on wasm32, where 48 inline slots in each of the 33 classes made the allocator
-/// 225 408 bytes of zeroed linear memory before its first allocation (with 16: 77 568).
+/// a class holds at least `SMALLEST_FIRST_REGION · m(k)` bytes of blocks (`m(k)` = `2^k`, or
+/// the gentle multiples on wasm32), and no region can be larger than `isize::MAX` bytes (a
+/// [`Pool`](crate::Pool) refuses it as too large), so a slot past the last `k` for which that
+/// fits would never be used. 48 ([`MAX_REGIONS`]) on 64-bit; 15 on wasm32, where 48 inline
+/// slots in each of the 33 classes made the allocator 225 408 bytes of zeroed linear memory
+/// before its first allocation (with 16: 77 568; with 15: 73 088). Each class can still hold
+/// over a gigabyte there.
 ///
 /// [`MAX_REGIONS`]: crate::MAX_REGIONS
 pub(crate) const CLASS_REGIONS: usize = class_regions();
 
 const fn class_regions() -> usize {
     let mut regions = 0;
-    // Region `regions` has at least `SMALLEST_FIRST_REGION << regions` bytes: count while
+    // Region `regions` has at least `SMALLEST_FIRST_REGION · m(regions)` bytes: count while
     // that still fits in an `isize`.
-    while regions < crate::MAX_REGIONS && SMALLEST_FIRST_REGION <= (isize::MAX as usize) >> regions
-    {
-        regions += 1;
+    while regions < crate::MAX_REGIONS {
+        match CLASS_GROWTH.multiple(regions) {
+            Some(multiple) if multiple <= (isize::MAX as usize) / SMALLEST_FIRST_REGION => {
+                regions += 1
+            }
+            _ => break,
+        }
     }
     regions
 }
@@ -81,9 +115,10 @@ const fn class_regions() -> usize {
 const _: () = {
     let mut class = 0;
     while class < CLASS_COUNT {
-        let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
-        if let Some(blocks) = blocks {
-            assert!(crate::Pool::region_size(CLASS_SIZES[class], blocks).is_none());
+        if let Some(multiple) = CLASS_GROWTH.multiple(CLASS_REGIONS) {
+            if let Some(blocks) = first_count(class).checked_mul(multiple) {
+                assert!(crate::Pool::region_size(CLASS_SIZES[class], blocks).is_none());
+            }
         }
         class += 1;
     }
@@ -121,6 +156,7 @@ const fn small_class_table() -> [u8; 129] {
 
 /// The alignment a class's blocks are guaranteed: the largest power of two dividing its size
 /// (a pool aligns its first block to that, and every block is a whole number of sizes away).
+#[inline(always)]
 const fn class_align(class: usize) -> usize {
     1 << CLASS_SIZES[class].trailing_zeros()
 }
@@ -132,7 +168,7 @@ fn class_of(layout: Layout) -> Option<usize> {
     let mut class = if size <= 1024 {
         SMALL_CLASS[size.div_ceil(8)] as usize
     } else if size <= LARGEST_CLASS {
-        CLASS_SIZES.partition_point(|&block| block < size)
+        class_above_1024(size)
     } else {
         return None;
     };
@@ -144,6 +180,34 @@ fn class_of(layout: Layout) -> Option<usize> {
         }
     }
     Some(class)
+}
+
+/// The class of a size in `1025..=LARGEST_CLASS`: a binary search of [`CLASS_SIZES`].
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn class_above_1024(size: usize) -> usize {
+    CLASS_SIZES.partition_point(|&block| block < size)
+}
+
+/// The class of a size in `1025..=LARGEST_CLASS`, on wasm32: from the size's top two bits
+/// ([`class_from_top_bits`]), because there the binary search stays a loop (the module is
+/// built for size) and took a tenth of talc's random-actions workload.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn class_above_1024(size: usize) -> usize {
+    class_from_top_bits(size)
+}
+
+/// From 1024 B on, the classes are `2^e` and `1.5 · 2^e` in turn (1024 is class 12, 1536
+/// class 13, 2048 class 14, …), so for `2^e < size ≤ 2^(e+1)` the class is `1.5 · 2^e` when
+/// `size − 1`'s bit below its top bit is clear, and `2^(e+1)` when it is set. For sizes in
+/// `1025..=LARGEST_CLASS`; a unit test checks it against the binary search.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[inline(always)]
+const fn class_from_top_bits(size: usize) -> usize {
+    let last = size - 1;
+    let e = last.ilog2() as usize;
+    13 + 2 * (e - 10) + ((last >> (e - 1)) & 1)
 }
 
 /// A value behind a spin lock: an atomic flag, no allocation, no system call.
@@ -371,7 +435,7 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
-/// about 60 KiB.
+/// about 60 KiB (40 KiB on wasm32).
 #[cold]
 fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> {
     let size = CLASS_SIZES[index];
@@ -380,6 +444,7 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
     let mut pool = ClassPool::with_layout_and_slots_in(layout, first_count(index), memory)
         .expect("class sizes and counts are not zero");
     pool.decommit_empty_regions_from(DECOMMIT_FROM);
+    pool.grow_as(CLASS_GROWTH);
     pool
 }
 
@@ -1142,25 +1207,44 @@ mod tests {
     }
 
     #[test]
+    fn the_top_bits_give_the_class_the_binary_search_gives() {
+        let step = if cfg!(miri) { 4093 } else { 1 };
+        let edges = CLASS_SIZES[13..].iter().flat_map(|&size| [size, size + 1]);
+        for size in (1025..=LARGEST_CLASS).step_by(step).chain(edges) {
+            if size > LARGEST_CLASS {
+                continue;
+            }
+            let searched = CLASS_SIZES.partition_point(|&block| block < size);
+            assert_eq!(class_from_top_bits(size), searched, "size {size}");
+        }
+    }
+
+    #[test]
     fn a_region_past_the_class_slots_could_never_be_made() {
         // Fewer slots than `MAX_REGIONS` lose nothing: the region that would need the next
         // slot is refused as too large by `Pool` itself, in every class.
         const { assert!(CLASS_REGIONS <= crate::MAX_REGIONS) };
         for (class, &size) in CLASS_SIZES.iter().enumerate() {
-            let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
+            let blocks = CLASS_GROWTH
+                .multiple(CLASS_REGIONS)
+                .and_then(|multiple| first_count(class).checked_mul(multiple));
             let bytes = blocks.and_then(|n| crate::Pool::region_size(size, n));
             assert_eq!(
                 bytes, None,
                 "class {class}: region {CLASS_REGIONS} would fit"
             );
         }
-        assert_eq!(SMALLEST_FIRST_REGION, 57_344);
-        let expected = if cfg!(target_pointer_width = "64") {
-            48
+        if cfg!(target_arch = "wasm32") {
+            assert_eq!((SMALLEST_FIRST_REGION, CLASS_REGIONS), (24_576, 15));
         } else {
-            16
-        };
-        assert_eq!(CLASS_REGIONS, expected);
+            assert_eq!(SMALLEST_FIRST_REGION, 57_344);
+            let expected = if cfg!(target_pointer_width = "64") {
+                48
+            } else {
+                16
+            };
+            assert_eq!(CLASS_REGIONS, expected);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 // (see ../run.mjs): the runs repeat in PROCESSES node processes, allocators interleaved within
 // each, and the speed kept is each one's fastest. Run with `node --no-liftoff` (run.sh does).
 //
-// Usage: node --no-liftoff run.mjs DIR_OF_MODULES [ALLOCATOR...]
+// Usage: [SEED=n] node --no-liftoff run.mjs DIR_OF_MODULES [ALLOCATOR...]
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +20,8 @@ import { fileURLToPath } from "node:url";
 const PROCESSES = 3;
 const ACTIONS = 100_000;
 const ITERATIONS = 100;
-const SEED = 0x5eed;
+// The same seed for every allocator; SEED=n in the environment for another sequence.
+const SEED = Number(process.env.SEED ?? 0x5eed);
 const modes = { realloc: 1, plain: 0 };
 const [dir, ...rest] = process.argv.slice(2);
 const oneProcess = rest[0] === "--one-process";
