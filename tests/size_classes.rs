@@ -406,3 +406,28 @@ fn the_allocator_itself_stays_small() {
     };
     assert!(bytes <= bound, "SizeClasses is {bytes} B, over {bound}");
 }
+
+/// wasm32, where linear memory never shrinks: a class aligned as much as its block (the
+/// 128 KiB class) takes one block's bytes and its bookkeeping, not one more block of room to
+/// align it, because linear memory places the region so that the block falls aligned.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn on_wasm32_a_class_region_keeps_no_room_to_align_its_blocks() {
+    let allocator = SizeClasses::new();
+    let layout = layout(120_000, 8);
+    let class = SizeClasses::class_for(layout).unwrap();
+    assert_eq!(CLASS_SIZES[class], 131_072);
+    // SAFETY: a non-zero size; freed once, with its layout.
+    let block = unsafe { allocator.alloc(layout) };
+    assert_eq!(block.addr() % 131_072, 0);
+    let mut regions = [RegionLayout::default(); 1];
+    assert_eq!(allocator.class_regions(class, &mut regions), 1);
+    assert_eq!(regions[0].count, 1, "a first region of one block");
+    assert!(
+        regions[0].size <= 131_072 + 4096,
+        "{} bytes",
+        regions[0].size
+    );
+    // SAFETY: allocated above with this layout.
+    unsafe { allocator.dealloc(block, layout) };
+}

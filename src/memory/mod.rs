@@ -79,8 +79,8 @@ pub unsafe trait MemorySource {
     /// and size, which are then the pair to [`release`](Self::release). A pool asks this
     /// first; the default says `None` (cannot), and the pool asks [`acquire`](Self::acquire)
     /// for `align − 1` bytes more instead, to align the body itself. Only linear memory on
-    /// wasm32 answers, for alignments above its 4 KiB grain: there no byte is ever given back,
-    /// so room kept for alignment is lost for good.
+    /// wasm32 answers: there no byte is ever given back, so room kept for alignment would be
+    /// lost for good.
     ///
     /// The pool checks the layout (`start + head`, rounded up to `align`, plus `body`, within
     /// the size) and refuses a region that breaks it.

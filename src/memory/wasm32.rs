@@ -13,10 +13,10 @@
 //! pages are merged with it first. So linear memory ends up about as large as the regions in
 //! it, which matters because it never shrinks.
 //!
-//! A pool whose blocks are aligned to more than a grain (`SizeClasses`' classes of 8 KiB and
-//! up) is placed so that its blocks start on their alignment ([`acquire_aligned`]) instead of
-//! keeping room to align them (up to 1 MiB for the 1 MiB class): the bytes skipped before it
-//! go on the released list, for the next region that fits there.
+//! A pool's region is placed so that its blocks start on their alignment ([`acquire_aligned`])
+//! instead of keeping `align − 1` bytes of room to align them (up to 1 MiB for the 1 MiB class
+//! of `SizeClasses`): up to a grain's alignment every region is placed so already; above, the
+//! bytes skipped before the region go on the released list, for the next region that fits.
 //!
 //! A region can also be resized in place ([`resize`]): shrunk, its tail goes on the released
 //! list; grown, it takes the released chunk right after it, or new pages if it ends where
@@ -57,17 +57,19 @@ pub(crate) fn acquire(size: usize) -> Option<NonNull<u8>> {
     reuse_released(size).or_else(|| grow(size))
 }
 
-/// A region for `head` bytes, then `body` bytes aligned to `align`: the first place (in the
-/// released chunks, else past the end of linear memory) where a grain boundary `head`
-/// rounded up to a grain before a multiple of `align` leaves room for both. `None` for an
-/// alignment of a grain or less (any region is aligned to that: `acquire` will do).
+/// A region for `head` bytes, then `body` bytes aligned to `align`. Up to a grain's
+/// alignment, any region will do: it starts on a grain, so the body starts right after the
+/// head rounded up to `align`. Above, the first place (in the released chunks, else past the
+/// end of linear memory) where a grain boundary `head` rounded up to a grain before a
+/// multiple of `align` leaves room for both.
 pub(crate) fn acquire_aligned(
     head: usize,
     body: usize,
     align: usize,
 ) -> Option<(NonNull<u8>, usize)> {
     if align <= GRAIN {
-        return None;
+        let size = head.checked_next_multiple_of(align)?.checked_add(body)?;
+        return Some((acquire(size)?, size));
     }
     let head = head.checked_next_multiple_of(GRAIN)?;
     let size = head.checked_add(body)?.checked_next_multiple_of(GRAIN)?;
