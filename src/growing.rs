@@ -338,11 +338,26 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     }
 
     /// The region whose memory contains `addr`: a binary search, O(log regions).
+    #[cfg(not(target_arch = "wasm32"))]
     #[inline]
     fn region_of(&self, addr: usize) -> Option<usize> {
         let spans = &self.by_address[..self.region_count];
         let after = spans.partition_point(|span| span.start <= addr);
         let span = spans[..after].last()?;
+        (addr < span.end).then_some(span.region)
+    }
+
+    /// The region whose memory contains `addr`, on wasm32: a scan down from the highest
+    /// region. There a pool has few regions (at most 15 in `SizeClasses`, a handful in
+    /// practice), and the scan, inlined, is cheaper than the binary search, which the module
+    /// built for size keeps as a call (measured: 8 % of talc's random-actions workload).
+    #[cfg(target_arch = "wasm32")]
+    #[inline]
+    fn region_of(&self, addr: usize) -> Option<usize> {
+        let span = self.by_address[..self.region_count]
+            .iter()
+            .rev()
+            .find(|span| span.start <= addr)?;
         (addr < span.end).then_some(span.region)
     }
 

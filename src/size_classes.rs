@@ -206,7 +206,8 @@ fn class_above_1024(size: usize) -> usize {
 #[inline(always)]
 const fn class_from_top_bits(size: usize) -> usize {
     let last = size - 1;
-    let e = last.ilog2() as usize;
+    // `ilog2`, which the module built for size keeps as a call.
+    let e = (usize::BITS - 1 - last.leading_zeros()) as usize;
     13 + 2 * (e - 10) + ((last >> (e - 1)) & 1)
 }
 
