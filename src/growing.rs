@@ -27,12 +27,13 @@
 //! used. Natively that costs address space only (an untouched page takes no RAM), but a wasm
 //! module's linear memory is all real and never shrinks, so [`SizeClasses`](crate::SizeClasses)
 //! grows its pools more *gently* on wasm32 (`Growth::Gentle`, crate-private): region `k` has
-//! 1, 1, 2, 3, 4, 6, 9, 14, 21, 32 times the first's blocks (about ×1.5 a step, so the newest
-//! region is about a third of the pool), then four times more at each step, which keeps the
-//! reach of its slots past a gigabyte.
+//! 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7, 9, 11, 14, 17, 21, 26, 32 times the first's blocks
+//! (from the fifth region on, the pool grows by about a quarter a step, so the newest region
+//! is about a fifth of it), then four times more at each step, so that its few slots still
+//! reach hundreds of megabytes.
 //!
 //! `free` finds the region a pointer belongs to by binary search over the regions sorted by
-//! address (O(log regions)), then lets that region's [`Pool`] check and take the block
+//! address (O(log regions); on wasm32, with few regions, a scan), then lets that region's [`Pool`] check and take the block
 //! (O(1)). `alloc` takes the oldest region that has room, found with one bit scan of a mask.
 
 use core::alloc::Layout;
@@ -60,8 +61,10 @@ pub(crate) enum Growth {
     Gentle,
 }
 
-/// The first multiples of [`Growth::Gentle`]: about ×1.5 a step.
-const GENTLE: [usize; 10] = [1, 1, 2, 3, 4, 6, 9, 14, 21, 32];
+/// The first multiples of [`Growth::Gentle`]: the pool grows by about a quarter a step.
+const GENTLE: [usize; 20] = [
+    1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7, 9, 11, 14, 17, 21, 26, 32,
+];
 
 impl Growth {
     /// How many times the first region's blocks region `k` has; `None` if that overflows.

@@ -41,16 +41,17 @@ const MIN_FIRST_COUNT: usize = 4;
 const CLASS_GROWTH: Growth = Growth::Doubling;
 
 // On wasm32 linear memory is all real and never shrinks, so a class's regions follow its need
-// more closely: a first region of about 40 KiB (one block, for the classes above it), and
-// gentle growth, about ×1.5 a region (see `GrowingPool`'s module doc). With doubling from
-// 60 KiB, talc's random-actions workload ended with 1.6 to 1.8 times talc's linear memory;
-// of the first regions tried (24, 32, 40, 48 and 64 KiB) 40 KiB ended with the least.
+// more closely: a first region of about 32 KiB (one block, for the classes above it), and
+// gentle growth, about a quarter more a region (see `GrowingPool`'s module doc). With
+// doubling from 60 KiB, talc's random-actions workload ended with 1.6 to 1.8 times talc's
+// linear memory. The first region and the growth were picked on a model of that workload
+// (four seeds, with and without realloc) among 24 to 48 KiB and three growth sequences.
 
-/// Bytes in a class's first region on wasm32, for classes of up to 40 KiB: half a KiB short
-/// of 40 KiB, so that blocks and bookkeeping fit in ten of the 4 KiB grains linear memory is
-/// handed out in (with 40 KiB of blocks, most first regions would take eleven).
+/// Bytes in a class's first region on wasm32, for classes of up to 32 KiB: half a KiB short
+/// of 32 KiB, so that blocks and bookkeeping fit in eight of the 4 KiB grains linear memory is
+/// handed out in (with 32 KiB of blocks, most first regions would take nine).
 #[cfg(target_arch = "wasm32")]
-const FIRST_REGION_BYTES: usize = 40 * 1024 - 512;
+const FIRST_REGION_BYTES: usize = 32 * 1024 - 512;
 
 /// The fewest blocks in a class's first region on wasm32.
 #[cfg(target_arch = "wasm32")]
@@ -66,7 +67,7 @@ const CLASS_GROWTH: Growth = Growth::Gentle;
 pub const DECOMMIT_FROM: usize = 128 * 1024;
 
 /// The fewest bytes of blocks in any class's first region: 57 344 natively (the 8 KiB class's
-/// seven blocks: it rounds [`FIRST_REGION_BYTES`] down the most); 24 576 on wasm32 (the 24 KiB
+/// seven blocks: it rounds [`FIRST_REGION_BYTES`] down the most); 16 384 on wasm32 (the 16 KiB
 /// class's one block).
 const SMALLEST_FIRST_REGION: usize = smallest_first_region();
 
@@ -87,10 +88,12 @@ const fn smallest_first_region() -> usize {
 /// a class holds at least `SMALLEST_FIRST_REGION · m(k)` bytes of blocks (`m(k)` = `2^k`, or
 /// the gentle multiples on wasm32), and no region can be larger than `isize::MAX` bytes (a
 /// [`Pool`](crate::Pool) refuses it as too large), so a slot past the last `k` for which that
-/// fits would never be used. 48 ([`MAX_REGIONS`]) on 64-bit; 15 on wasm32, where 48 inline
+/// fits would never be used. 48 ([`MAX_REGIONS`]) on 64-bit; 25 on wasm32, where 48 inline
 /// slots in each of the 33 classes made the allocator 225 408 bytes of zeroed linear memory
-/// before its first allocation (with 16: 77 568; with 15: 73 088). Each class can still hold
-/// over a gigabyte there.
+/// before its first allocation. With 16 slots and doubling it was 77 568; with the 25 slots
+/// gentle growth needs, 119 296 (in talc's random-actions workload that still fits in the
+/// pages the module starts with). A class can hold from 700 MB (the 16 KiB class, whose
+/// first region is one block) to over a gigabyte there.
 ///
 /// [`MAX_REGIONS`]: crate::MAX_REGIONS
 pub(crate) const CLASS_REGIONS: usize = class_regions();
@@ -436,7 +439,7 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
-/// about 60 KiB (40 KiB on wasm32).
+/// about 60 KiB (32 KiB on wasm32).
 #[cold]
 fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> {
     let size = CLASS_SIZES[index];
@@ -1236,7 +1239,7 @@ mod tests {
             );
         }
         if cfg!(target_arch = "wasm32") {
-            assert_eq!((SMALLEST_FIRST_REGION, CLASS_REGIONS), (24_576, 15));
+            assert_eq!((SMALLEST_FIRST_REGION, CLASS_REGIONS), (16_384, 25));
         } else {
             assert_eq!(SMALLEST_FIRST_REGION, 57_344);
             let expected = if cfg!(target_pointer_width = "64") {

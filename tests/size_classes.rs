@@ -397,12 +397,13 @@ fn large_realloc_to_other_pages_keeps_the_bytes() {
 fn the_allocator_itself_stays_small() {
     // What a `static` of it costs before its first allocation: zeroed memory (on wasm32,
     // linear memory from the start), mostly each class's inline region slots. Measured:
-    // 371 968 B on x86-64; on wasm32 77 568 B (225 408 B with 48 region slots per class).
+    // 371 968 B on x86-64; on wasm32 119 296 B with the 25 region slots per class its gentle
+    // growth needs (77 568 B with 16 for doubling, 225 408 B with 48).
     let bytes = size_of::<SizeClasses>();
     let bound = if cfg!(target_pointer_width = "64") {
         380_000
     } else {
-        80_000
+        120_000
     };
     assert!(bytes <= bound, "SizeClasses is {bytes} B, over {bound}");
 }
