@@ -6,7 +6,7 @@ SHELL := bash
 # The crate's rust-version (Cargo.toml), which `lint` builds with.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm bench-random-actions
+.PHONY: serve build test test-native lint miri test-wasm setup loom bench bench-size-classes bench-size-classes-wasm bench-random-actions bench-wasm-random-actions
 
 ## Build the wasm module into www/pkg and serve www/ on http://127.0.0.1:$(PORT)/
 serve: build
@@ -152,6 +152,15 @@ bench-random-actions:
 	scripts/setup.sh native
 	cargo bench --locked --bench random_actions
 
+## Issue 15, wasm32: talc's wasm-perf workload (random actions, 100 B – 10 KB, with and without
+## realloc) in Node, one module per global allocator at opt-level "z": SizeClasses against
+## talc, dlmalloc, rlsf and lol_alloc, with the linear memory each ended with and the module
+## sizes, every figure also over talc's (benches/wasm/random_actions; about a minute; table in
+## benches/wasm/random_actions/target/results-z.md). `OPT_LEVEL=3` for opt-level 3 modules.
+bench-wasm-random-actions:
+	scripts/setup.sh wasm
+	benches/wasm/random_actions/run.sh
+
 ## Issue 7: the same workload on wasm32 in Node, against dlmalloc and talc (tests/wasm_mixed.rs).
 bench-size-classes-wasm:
 	scripts/setup.sh wasm
@@ -210,8 +219,10 @@ stress:
 	cargo run --release --locked --example stress -- $(STRESS_OPS)
 
 ## Benchmarks (issue 6): native criterion suite and wasm modules under node, in one run, then
-## benches/results.md and benches/results.svg, then talc's random actions (target/random-actions.md). Takes about nine minutes here; not part of `make test`
-## (whose clippy --all-targets compiles the benches).
+## benches/results.md and benches/results.svg, then talc's random actions natively
+## (target/random-actions.md) and on wasm32 (benches/wasm/random_actions/target/results-z.md).
+## Takes about ten minutes here; not part of `make test` (whose clippy --all-targets compiles
+## the benches).
 bench:
 	scripts/setup.sh native
 	rm -rf target/criterion
@@ -223,4 +234,5 @@ bench:
 		cargo bench --locked --bench pool -- 'colour-4096/pool'
 	benches/wasm/run.sh
 	cargo bench --locked --bench random_actions
+	benches/wasm/random_actions/run.sh
 	python3 scripts/bench_report.py

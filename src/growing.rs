@@ -23,8 +23,17 @@
 //! `k` is `2^k` times larger) can say so with the `REGIONS` parameter: `SizeClasses` keeps 16
 //! on wasm32, where a class's 17th region would be larger than the address space.
 //!
+//! Doubling can cost up to twice the memory a pool needs: the newest region may be barely
+//! used. Natively that costs address space only (an untouched page takes no RAM), but a wasm
+//! module's linear memory is all real and never shrinks, so [`SizeClasses`](crate::SizeClasses)
+//! grows its pools more *gently* on wasm32 (`Growth::Gentle`, crate-private): region `k` has
+//! 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7, 9, 11, 14, 17, 21, 26, 32 times the first's blocks
+//! (from the fifth region on, the pool grows by about a quarter a step, so the newest region
+//! is about a fifth of it), then four times more at each step, so that its few slots still
+//! reach hundreds of megabytes.
+//!
 //! `free` finds the region a pointer belongs to by binary search over the regions sorted by
-//! address (O(log regions)), then lets that region's [`Pool`] check and take the block
+//! address (O(log regions); on wasm32, with few regions, a scan), then lets that region's [`Pool`] check and take the block
 //! (O(1)). `alloc` takes the oldest region that has room, found with one bit scan of a mask.
 
 use core::alloc::Layout;
@@ -39,6 +48,37 @@ use crate::{FreeError, Pool, PoolError};
 /// The most regions a [`GrowingPool`] can have: region `k` holds `first_count · 2^k` blocks,
 /// so 48 regions are more blocks than fit in a 64-bit address space for any `first_count`.
 pub const MAX_REGIONS: usize = 48;
+
+/// How much larger than the first each new region is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Natively nothing grows gently (see the module doc).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) enum Growth {
+    /// Region `k` has `2^k` times the first's blocks.
+    Doubling,
+    /// Region `k` has [`GENTLE`]`[k]` times the first's blocks, and from there four times more
+    /// at each step.
+    Gentle,
+}
+
+/// The first multiples of [`Growth::Gentle`]: the pool grows by about a quarter a step.
+const GENTLE: [usize; 20] = [
+    1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7, 9, 11, 14, 17, 21, 26, 32,
+];
+
+impl Growth {
+    /// How many times the first region's blocks region `k` has; `None` if that overflows.
+    pub(crate) const fn multiple(self, k: usize) -> Option<usize> {
+        match self {
+            Growth::Doubling => 1usize.checked_shl(k as u32),
+            Growth::Gentle if k < GENTLE.len() => Some(GENTLE[k]),
+            Growth::Gentle => match 4usize.checked_pow((k - GENTLE.len() + 1) as u32) {
+                Some(step) => GENTLE[GENTLE.len() - 1].checked_mul(step),
+                None => None,
+            },
+        }
+    }
+}
 
 /// Where one region's memory lies, for the binary search in `free`.
 #[derive(Debug, Clone, Copy)]
@@ -78,13 +118,15 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     layout: Layout,
     first_count: usize,
     memory: M,
-    /// Region `k` (in creation order) has `first_count << k` blocks.
+    /// Region `k` (in creation order) has `first_count · growth.multiple(k)` blocks.
     regions: [Option<Pool<M>>; REGIONS],
     region_count: usize,
     /// The first `region_count` entries, sorted by address.
     by_address: [RegionSpan; REGIONS],
     /// Bit `k` set: region `k` may have a block to hand out.
     with_room: u64,
+    /// Doubling, unless `SizeClasses` on wasm32 asked for gentle growth.
+    growth: Growth,
     /// A region with at least this many bytes of blocks gives its memory back when its last
     /// block in use is freed (`usize::MAX`: never, the default; `SizeClasses` sets it).
     decommit_from: usize,
@@ -240,6 +282,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 region: 0,
             }; REGIONS],
             with_room: 0,
+            growth: Growth::Doubling,
             decommit_from: usize::MAX,
             decommits: 0,
             allocs_at_decommit: 0,
@@ -286,7 +329,8 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
     }
 
-    /// Every region is full: add one twice as large as the last.
+    /// Every region is full: add the next one, twice as large as the last (or as `growth`
+    /// says).
     #[cold]
     #[inline(never)]
     fn grow_and_alloc(&mut self) -> Option<NonNull<u8>> {
@@ -294,9 +338,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         if k == REGIONS {
             return None;
         }
-        let count = self
-            .first_count
-            .checked_mul(1usize.checked_shl(k as u32)?)?;
+        let count = self.first_count.checked_mul(self.growth.multiple(k)?)?;
         let mut pool = Pool::with_layout_in(self.layout, count, self.memory.clone()).ok()?;
         let block = pool.alloc()?;
         let layout = pool.layout();
@@ -317,6 +359,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     }
 
     /// The region whose memory contains `addr`: a binary search, O(log regions).
+    #[cfg(not(target_arch = "wasm32"))]
     #[inline]
     fn region_of(&self, addr: usize) -> Option<usize> {
         let spans = &self.by_address[..self.region_count];
@@ -325,9 +368,26 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         (addr < span.end).then_some(span.region)
     }
 
+    /// The region whose memory contains `addr`, on wasm32: a scan down from the highest
+    /// region. There a pool has few regions (at most 15 in `SizeClasses`, a handful in
+    /// practice), and the scan, inlined, is cheaper than the binary search, which the module
+    /// built for size keeps as a call (measured: 8 % of talc's random-actions workload).
+    #[cfg(target_arch = "wasm32")]
+    #[inline]
+    fn region_of(&self, addr: usize) -> Option<usize> {
+        let span = self.by_address[..self.region_count]
+            .iter()
+            .rev()
+            .find(|span| span.start <= addr)?;
+        (addr < span.end).then_some(span.region)
+    }
+
     /// The block index of region `k`'s first block.
     fn first_index(&self, k: usize) -> usize {
-        self.first_count * ((1 << k) - 1)
+        // Region `k` exists, so every region before it fits in memory: nothing overflows.
+        (0..k)
+            .map(|j| self.first_count * self.growth.multiple(j).unwrap_or(0))
+            .sum()
     }
 
     /// Gives a block back. O(log regions). Any pointer may be passed: one that is not an
@@ -515,6 +575,13 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         self.decommit_from = bytes;
     }
 
+    /// From now on, new regions grow as `growth` says (see the module doc). Set before the
+    /// first region; only `SizeClasses` on wasm32 asks for [`Growth::Gentle`].
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn grow_as(&mut self, growth: Growth) {
+        self.growth = growth;
+    }
+
     /// How many times a region gave its memory back.
     // Only `SizeClasses` (64-bit atomics) uses it.
     #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
@@ -598,7 +665,8 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         self.stats.in_use
     }
 
-    /// The regions in creation order (region `k` has `first_count · 2^k` blocks); each is a
+    /// The regions in creation order (region `k` has `first_count · 2^k` blocks, unless it
+    /// grows gently: see the module doc); each is a
     /// [`Pool`] you can look inside with [`Pool::blocks`], [`Pool::layout`] and the rest.
     pub fn regions(&self) -> impl Iterator<Item = &Pool<M>> + '_ {
         self.regions[..self.region_count].iter().flatten()

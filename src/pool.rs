@@ -100,7 +100,10 @@ impl Pool {
     /// How many bytes [`Pool::new_in`] asks its memory source for, for `block_count` blocks of
     /// `block_size` bytes (the blocks, a state byte per block, the chunk lists, and room to
     /// align the blocks wherever the memory starts); `None` when that does not fit in an
-    /// `isize`. Use it to size the buffer of a [`SliceMemory`](crate::SliceMemory).
+    /// `isize`. Use it to size the buffer of a [`SliceMemory`](crate::SliceMemory). (A source
+    /// that places the region so that the blocks fall on their alignment, as linear memory
+    /// does on wasm32, gives a region without that room: see
+    /// [`MemorySource::acquire_aligned`](crate::MemorySource::acquire_aligned).)
     ///
     /// # Examples
     ///

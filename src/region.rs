@@ -664,14 +664,39 @@ pub(crate) fn carve<M: MemorySource>(
     too_large: PoolError,
 ) -> Result<Carved, PoolError> {
     let size = region_size(metadata, stride, align, count).ok_or(too_large)?;
-    let base = memory
-        .acquire(size)
-        .ok_or(PoolError::OutOfMemory { bytes: size })?;
-    let metadata_end = base.as_ptr().addr() + metadata;
-    let padding = metadata_end.next_multiple_of(align) - metadata_end;
+    let blocks = stride * count;
+    // A source that can place the region so that the blocks fall on their alignment (linear
+    // memory on wasm32) saves the `align − 1` bytes of room to align them: for the 128 KiB
+    // class of `SizeClasses`, as much as its block.
+    let (base, size) = match memory.acquire_aligned(metadata, blocks, align) {
+        Some((base, placed))
+            if metadata + padding_after(base, metadata, align) + blocks <= placed =>
+        {
+            (base, placed)
+        }
+        Some((base, placed)) => {
+            // Not the promised layout: refused rather than trusted.
+            // SAFETY: the pair `acquire_aligned` just returned, unused.
+            unsafe { memory.release(base, placed) };
+            return Err(PoolError::OutOfMemory { bytes: size });
+        }
+        None => (
+            memory
+                .acquire(size)
+                .ok_or(PoolError::OutOfMemory { bytes: size })?,
+            size,
+        ),
+    };
+    let padding = padding_after(base, metadata, align);
     // SAFETY: `metadata + padding + stride · count <= size`, so this stays inside the region.
     let blocks = unsafe { base.add(metadata + padding) };
     Ok(Carved { base, size, blocks })
+}
+
+/// The bytes between `metadata` bytes at `base` and the next multiple of `align`.
+fn padding_after(base: NonNull<u8>, metadata: usize, align: usize) -> usize {
+    let metadata_end = base.as_ptr().addr() + metadata;
+    metadata_end.next_multiple_of(align) - metadata_end
 }
 
 /// How many bytes a region of `metadata` bytes and `count` blocks of `stride` bytes aligned

@@ -6,6 +6,7 @@ use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+use crate::growing::Growth;
 use crate::map::{PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
 use crate::{GrowingPool, RejectedFrees};
@@ -30,18 +31,46 @@ const PAGE_SIZE: usize = 4096;
 
 /// Bytes in a class's first region (it doubles from there), for classes of up to 15 KiB;
 /// larger classes start with [`MIN_FIRST_COUNT`] blocks.
+#[cfg(not(target_arch = "wasm32"))]
 const FIRST_REGION_BYTES: usize = 60 * 1024;
 
 /// The fewest blocks in a class's first region.
+#[cfg(not(target_arch = "wasm32"))]
 const MIN_FIRST_COUNT: usize = 4;
+
+/// How a class's pool grows: doubling (see [`GrowingPool`]).
+#[cfg(not(target_arch = "wasm32"))]
+const CLASS_GROWTH: Growth = Growth::Doubling;
+
+// On wasm32 linear memory is all real and never shrinks, so a class's regions follow its need
+// more closely: a first region of about 32 KiB (one block, for the classes above it), and
+// gentle growth, about a quarter more a region (see `GrowingPool`'s module doc). With
+// doubling from 60 KiB, talc's random-actions workload ended with 1.6 to 1.8 times talc's
+// linear memory. The first region and the growth were picked on a model of that workload
+// (four seeds, with and without realloc) among 24 to 48 KiB and three growth sequences.
+
+/// Bytes in a class's first region on wasm32, for classes of up to 32 KiB: half a KiB short
+/// of 32 KiB, so that blocks and bookkeeping fit in eight of the 4 KiB grains linear memory is
+/// handed out in (with 32 KiB of blocks, most first regions would take nine).
+#[cfg(target_arch = "wasm32")]
+const FIRST_REGION_BYTES: usize = 32 * 1024 - 512;
+
+/// The fewest blocks in a class's first region on wasm32.
+#[cfg(target_arch = "wasm32")]
+const MIN_FIRST_COUNT: usize = 1;
+
+/// How a class's pool grows on wasm32: gently.
+#[cfg(target_arch = "wasm32")]
+const CLASS_GROWTH: Growth = Growth::Gentle;
 
 /// A class's region with at least this many bytes of blocks gives its memory back to the
 /// system (`madvise`, natively) when it is empty and another such region of the class is
 /// empty too (the larger of the two goes). See *Memory given back* on [`SizeClasses`].
 pub const DECOMMIT_FROM: usize = 128 * 1024;
 
-/// The fewest bytes of blocks in any class's first region: 57 344 (the 8 KiB class's seven
-/// blocks: it rounds [`FIRST_REGION_BYTES`] down the most).
+/// The fewest bytes of blocks in any class's first region: 57 344 natively (the 8 KiB class's
+/// seven blocks: it rounds [`FIRST_REGION_BYTES`] down the most); 16 384 on wasm32 (the 16 KiB
+/// class's one block).
 const SMALLEST_FIRST_REGION: usize = smallest_first_region();
 
 const fn smallest_first_region() -> usize {
@@ -58,20 +87,22 @@ const fn smallest_first_region() -> usize {
 }
 
 /// How many region slots each class's pool keeps. Region `k` of a class holds at least
-/// `SMALLEST_FIRST_REGION · 2^k` bytes of blocks, so `n` slots hold at least
-/// `SMALLEST_FIRST_REGION · (2^n − 1)` bytes of one class in one shard.
+/// `SMALLEST_FIRST_REGION · m(k)` bytes of blocks, where `m(k)` is `2^k` natively (doubling)
+/// and the gentle multiples on wasm32 ([`CLASS_GROWTH`]).
 ///
 /// - On 64-bit, 24: at least 895 GiB per class and shard (57 344 · (2^24 − 1) B), more memory
 ///   than a machine of today has. 48 slots ([`MAX_REGIONS`], as many as the address space
 ///   could ever fill) made each class's pool 11 KB, written when the class is first used and
-///   so resident from then on: 360 KB for the 33 classes, which stayed in RSS after a program
+///   so resident from then on: 360 KB for 33 classes, which stayed in RSS after a program
 ///   freed everything (an eighth of what talc's memory workload started with). With 24: 5.8
 ///   KB a class.
 /// - Elsewhere (wasm32), as many as can ever be filled: no region can be larger than
-///   `isize::MAX` bytes (a [`Pool`](crate::Pool) refuses it as too large), so a slot past
-///   the last `k` for which that fits would never be used: 16, where 48 inline slots in each
-///   of the 33 classes made the allocator 225 408 bytes of zeroed linear memory before its
-///   first allocation (with 16: 77 568).
+///   `isize::MAX` bytes (a [`Pool`](crate::Pool) refuses it as too large), so a slot past the
+///   last `k` for which that fits would never be used: 25 with gentle growth. 48 inline slots
+///   in each of 33 classes made the allocator 225 408 bytes of zeroed linear memory before
+///   its first allocation; 16 slots and doubling, 77 568; the 25 slots gentle growth needs,
+///   119 296 for 33 classes. A class can hold from 700 MB (the 16 KiB class, whose first
+///   region is one block) to over a gigabyte there.
 ///
 /// A class whose slots are all full says no (null), as a full [`GrowingPool`] does.
 ///
@@ -85,11 +116,15 @@ pub(crate) const CLASS_REGIONS: usize = if cfg!(target_pointer_width = "64") {
 /// Region slots that can ever be filled, in a class of the smallest first region.
 const fn slots_that_can_fill() -> usize {
     let mut regions = 0;
-    // Region `regions` has at least `SMALLEST_FIRST_REGION << regions` bytes: count while
+    // Region `regions` has at least `SMALLEST_FIRST_REGION · m(regions)` bytes: count while
     // that still fits in an `isize`.
-    while regions < crate::MAX_REGIONS && SMALLEST_FIRST_REGION <= (isize::MAX as usize) >> regions
-    {
-        regions += 1;
+    while regions < crate::MAX_REGIONS {
+        match CLASS_GROWTH.multiple(regions) {
+            Some(multiple) if multiple <= (isize::MAX as usize) / SMALLEST_FIRST_REGION => {
+                regions += 1
+            }
+            _ => break,
+        }
     }
     regions
 }
@@ -100,12 +135,14 @@ const fn slots_that_can_fill() -> usize {
 const _: () = {
     let mut class = 0;
     while class < CLASS_COUNT {
-        let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
-        if let Some(blocks) = blocks {
-            let refused = crate::Pool::region_size(CLASS_SIZES[class], blocks).is_none();
-            let bytes = (first_count(class) * CLASS_SIZES[class]) as u64;
-            let held = bytes.saturating_mul((1 << CLASS_REGIONS) - 1);
-            assert!(refused || held >= 1 << 39);
+        if let Some(multiple) = CLASS_GROWTH.multiple(CLASS_REGIONS) {
+            if let Some(blocks) = first_count(class).checked_mul(multiple) {
+                let refused = crate::Pool::region_size(CLASS_SIZES[class], blocks).is_none();
+                // Natively (doubling), the slots before it hold `multiple − 1` first regions.
+                let bytes = (first_count(class) * CLASS_SIZES[class]) as u64;
+                let held = bytes.saturating_mul(multiple as u64 - 1);
+                assert!(refused || (cfg!(target_pointer_width = "64") && held >= 1 << 39));
+            }
         }
         class += 1;
     }
@@ -143,6 +180,7 @@ const fn small_class_table() -> [u8; 129] {
 
 /// The alignment a class's blocks are guaranteed: the largest power of two dividing its size
 /// (a pool aligns its first block to that, and every block is a whole number of sizes away).
+#[inline(always)]
 const fn class_align(class: usize) -> usize {
     1 << CLASS_SIZES[class].trailing_zeros()
 }
@@ -208,6 +246,12 @@ fn class_of(layout: Layout) -> Option<usize> {
     }
     Some(class)
 }
+
+/// Whether a `realloc` to a smaller class by less than half keeps the block (see *`realloc`*
+/// on [`SizeClasses`]). Not on wasm32: linear memory never shrinks, so a block kept at up to
+/// twice its size is memory kept for good; on talc's wasm workload keeping them took linear
+/// memory from 1.24 to 1.29 times talc's, for no gain in speed there.
+const SHRINK_IN_PLACE: bool = cfg!(not(target_arch = "wasm32"));
 
 /// A value behind a spin lock: an atomic flag, no allocation, no system call.
 struct SpinLock<T> {
@@ -434,7 +478,7 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
-/// about 60 KiB.
+/// about 60 KiB (32 KiB on wasm32).
 #[cold]
 fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> {
     let size = CLASS_SIZES[index];
@@ -443,6 +487,7 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
     let mut pool = ClassPool::with_layout_and_slots_in(layout, first_count(index), memory)
         .expect("class sizes and counts are not zero");
     pool.decommit_empty_regions_from(DECOMMIT_FROM);
+    pool.grow_as(CLASS_GROWTH);
     pool
 }
 
@@ -505,7 +550,8 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
 /// # `realloc`
 ///
 /// If the new size falls in the same class (or, for a large block, the same number of pages),
-/// the block stays where it is: it already has room. It stays too when it shrinks to a smaller
+/// the block stays where it is: it already has room. Natively (not on wasm32, see
+/// `SHRINK_IN_PLACE`) it stays too when it shrinks to a smaller
 /// class by less than half (a 3000-byte `String` in the 3 KiB class cut to 2000 bytes): the
 /// block is then at most twice what is asked of it, and the copy is saved, as glibc and
 /// mimalloc save it. Otherwise a block of the new class is allocated, the bytes are copied, and
@@ -1104,7 +1150,9 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
         let stays = match classes {
             // The same class, or a smaller one for which the block is at most twice too big:
             // shrinking by less than half keeps the block, as glibc and mimalloc do.
-            (Some(old), Some(new)) => new == old || (new < old && new_size >= CLASS_SIZES[old] / 2),
+            (Some(old), Some(new)) => {
+                new == old || (SHRINK_IN_PLACE && new < old && new_size >= CLASS_SIZES[old] / 2)
+            }
             (None, None) => layout.size().div_ceil(PAGE_SIZE) == new_size.div_ceil(PAGE_SIZE),
             _ => false,
         };
@@ -1241,14 +1289,14 @@ mod tests {
     #[test]
     fn the_class_slots_hold_what_a_program_can_ask() {
         const { assert!(CLASS_REGIONS <= crate::MAX_REGIONS) };
-        assert_eq!(SMALLEST_FIRST_REGION, 57_344);
         for (class, &size) in CLASS_SIZES.iter().enumerate() {
-            let blocks = first_count(class).checked_mul(1 << CLASS_REGIONS);
+            let multiple = CLASS_GROWTH.multiple(CLASS_REGIONS);
+            let blocks = multiple.and_then(|multiple| first_count(class).checked_mul(multiple));
             let refused = blocks
                 .and_then(|n| crate::Pool::region_size(size, n))
                 .is_none();
             if cfg!(target_pointer_width = "64") {
-                // 24 slots: at least 895 GiB of every class, in one shard.
+                // 24 slots, doubling: at least 895 GiB of every class, in one shard.
                 let held = (first_count(class) * size) as u128 * ((1u128 << CLASS_REGIONS) - 1);
                 assert!(held >= 895 << 30, "class {class}: {held} B");
             } else {
@@ -1257,12 +1305,11 @@ mod tests {
                 assert!(refused, "class {class}: region {CLASS_REGIONS} would fit");
             }
         }
-        let expected = if cfg!(target_pointer_width = "64") {
-            24
+        if cfg!(target_arch = "wasm32") {
+            assert_eq!((SMALLEST_FIRST_REGION, CLASS_REGIONS), (16_384, 25));
         } else {
-            16
-        };
-        assert_eq!(CLASS_REGIONS, expected);
+            assert_eq!((SMALLEST_FIRST_REGION, CLASS_REGIONS), (57_344, 24));
+        }
     }
 
     #[test]

@@ -86,9 +86,10 @@ fn realloc_within_a_class_stays_in_place() {
 
 /// A block shrunk to a smaller class by less than half stays where it is; freed later with
 /// its new layout, it is found in its real class, checked as any other (a second free is
-/// refused there), also when shrunk twice or freed by another thread.
+/// refused there), also when shrunk twice or freed by another thread. Natively only: on
+/// wasm32, whose linear memory never shrinks, a smaller class always moves the block.
 #[test]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg(not(target_arch = "wasm32"))]
 fn realloc_shrinking_by_less_than_half_stays_in_place() {
     let allocator = SizeClasses::new();
     let class = |size| SizeClasses::class_for(layout(size, 8)).unwrap();
@@ -123,8 +124,7 @@ fn realloc_shrinking_by_less_than_half_stays_in_place() {
         let asked = allocator.class_stats(class(2000)).unwrap().stats;
         assert_eq!(asked.rejected.total() + asked.total_frees, 0);
     }
-    // By another thread (another shard natively; wasm32 has one thread).
-    #[cfg(not(target_arch = "wasm32"))]
+    // By another thread (another shard).
     {
         // SAFETY: as above; the block is used by one thread at a time.
         let block = unsafe { allocator.alloc(layout(3000, 8)) };
@@ -388,7 +388,7 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
     } else {
         &[40_000, 100_000, 300_000, 900_000]
     };
-    // Each class's regions: 4, 8, 16 and 32 blocks (60), at least 160 KB each.
+    // Each class's regions natively: 4, 8, 16 and 32 blocks (60), at least 160 KB each.
     const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
     for &size in sizes {
         let class = SizeClasses::class_for(layout(size, 8)).unwrap();
@@ -404,7 +404,10 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
                 unsafe { block.add(offset).write(1) };
             }
         }
-        assert_eq!(allocator.class_stats(class).unwrap().regions, 4);
+        if cfg!(not(target_arch = "wasm32")) {
+            // (wasm32 grows its classes more gently, from one block.)
+            assert_eq!(allocator.class_stats(class).unwrap().regions, 4);
+        }
         assert!(allocator.touched_bytes() >= 60 * CLASS_SIZES[class]);
         // The credit: the last block freed and allocated again 200 times (it comes back from
         // the free list): 260 blocks handed out, more than 4 × the 48 blocks that will go back.
@@ -591,13 +594,39 @@ fn the_allocator_itself_stays_small() {
     // What a `static` of it costs before its first allocation: zeroed memory (on wasm32,
     // linear memory from the start), mostly each class's inline region slots. Measured:
     // 245 760 B on x86-64 for 43 classes with 24 slots each (33 classes: 188 416 B, and
-    // 371 968 B with 48 slots); on wasm32 with 16 slots, 77 568 B for 33 classes (225 408 B
-    // with 48 slots) and 101 632 B for 43.
+    // 371 968 B with 48 slots); on wasm32, with the 25 region slots per class its gentle
+    // growth needs, 156 032 B for 43 classes (33 classes: 119 296 B; 77 568 B with 16
+    // slots for doubling, 225 408 B with 48).
     let bytes = size_of::<SizeClasses>();
     let bound = if cfg!(target_pointer_width = "64") {
         250_000
     } else {
-        105_000
+        160_000
     };
     assert!(bytes <= bound, "SizeClasses is {bytes} B, over {bound}");
+}
+
+/// wasm32, where linear memory never shrinks: a class aligned as much as its block (the
+/// 128 KiB class) takes one block's bytes and its bookkeeping, not one more block of room to
+/// align it, because linear memory places the region so that the block falls aligned.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn on_wasm32_a_class_region_keeps_no_room_to_align_its_blocks() {
+    let allocator = SizeClasses::new();
+    let layout = layout(120_000, 8);
+    let class = SizeClasses::class_for(layout).unwrap();
+    assert_eq!(CLASS_SIZES[class], 131_072);
+    // SAFETY: a non-zero size; freed once, with its layout.
+    let block = unsafe { allocator.alloc(layout) };
+    assert_eq!(block.addr() % 131_072, 0);
+    let mut regions = [RegionLayout::default(); 1];
+    assert_eq!(allocator.class_regions(class, &mut regions), 1);
+    assert_eq!(regions[0].count, 1, "a first region of one block");
+    assert!(
+        regions[0].size <= 131_072 + 4096,
+        "{} bytes",
+        regions[0].size
+    );
+    // SAFETY: allocated above with this layout.
+    unsafe { allocator.dealloc(block, layout) };
 }

@@ -450,10 +450,9 @@ fn memory_map_matches_what_was_done() {
     // Below them, the chunk lists: a head and a stack link per chunk, at least one chunk.
     assert!(metadata >= 12 + 2 * 4, "chunk lists, then 12 state bytes");
     assert_eq!(start % 4, 0);
-    assert_eq!(
-        pool.region_size().unwrap(),
-        memory_pool::Pool::region_size(13, 12).unwrap()
-    );
+    // Linear memory places the region so that the blocks fall aligned: it needs no room to
+    // align them, which `Pool::region_size` counts.
+    assert!(pool.region_size().unwrap() <= memory_pool::Pool::region_size(13, 12).unwrap());
     assert!(pool.region_size().unwrap() >= metadata + 12 * size);
 
     // A model of what JS did: alloc 7, free 5, 2 and 6, alloc 1 (gets 6 back).

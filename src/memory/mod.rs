@@ -74,6 +74,26 @@ pub unsafe trait MemorySource {
     /// the region must not be used, or released again, afterwards.
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize);
 
+    /// Returns a zero-filled region for `head` bytes followed by `body` bytes aligned to
+    /// `align` (a power of two), placed so that the body needs little or no padding: its start
+    /// and size, which are then the pair to [`release`](Self::release). A pool asks this
+    /// first; the default says `None` (cannot), and the pool asks [`acquire`](Self::acquire)
+    /// for `align − 1` bytes more instead, to align the body itself. Only linear memory on
+    /// wasm32 answers: there no byte is ever given back, so room kept for alignment would be
+    /// lost for good.
+    ///
+    /// The pool checks the layout (`start + head`, rounded up to `align`, plus `body`, within
+    /// the size) and refuses a region that breaks it.
+    fn acquire_aligned(
+        &mut self,
+        head: usize,
+        body: usize,
+        align: usize,
+    ) -> Option<(NonNull<u8>, usize)> {
+        let _ = (head, body, align);
+        None
+    }
+
     /// Gives the memory behind a whole region back to the system but keeps its addresses:
     /// afterwards its bytes read as zero, as if just acquired, and touching them takes memory
     /// again. Returns whether it did; if not, nothing changed. The default does nothing and
@@ -124,6 +144,17 @@ unsafe impl MemorySource for SystemMemory {
         system::acquire(size)
     }
 
+    /// wasm32: placed in linear memory so that the body starts on its alignment.
+    #[cfg(target_arch = "wasm32")]
+    fn acquire_aligned(
+        &mut self,
+        head: usize,
+        body: usize,
+        align: usize,
+    ) -> Option<(NonNull<u8>, usize)> {
+        system::acquire_aligned(head, body, align)
+    }
+
     unsafe fn release(&mut self, region: NonNull<u8>, size: usize) {
         // SAFETY: the caller passes back a pair that `acquire` returned, exactly once.
         unsafe { system::release(region, size) }
@@ -136,6 +167,19 @@ unsafe impl MemorySource for SystemMemory {
 
     /// Linux: `mremap`, which moves the pages instead of copying them.
     #[cfg(all(target_os = "linux", not(miri)))]
+    unsafe fn resize(
+        &mut self,
+        region: NonNull<u8>,
+        old_size: usize,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller passes a live pair of ours, not used again if this succeeds.
+        unsafe { system::resize(region, old_size, new_size) }
+    }
+
+    /// wasm32: in place, shrinking into the released list or growing into what follows the
+    /// region (a released chunk, or new pages at the end of linear memory).
+    #[cfg(target_arch = "wasm32")]
     unsafe fn resize(
         &mut self,
         region: NonNull<u8>,

@@ -117,7 +117,7 @@ test("a real program's heap: the page's replay ends where the Rust replay of the
     'heap32.searched': await valueOf(page, 'heap-searched'),
     'heap32.failed': await valueOf(page, 'heap-failed'),
     'classes.reserved': await valueOf(page, 'classes-reserved'),
-    'classes.held': await valueOf(page, 'classes-held'),
+    'classes.wasm32.held': await valueOf(page, 'classes-held'),
   };
   assert.deepEqual(final, Object.fromEntries(Object.keys(final).map((name) => [name, expected[name]])));
   const fragmentation = 1 - expected['heap32.largest_free'] / expected['heap32.free'];
