@@ -482,10 +482,16 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 #[cold]
 fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> {
     let size = CLASS_SIZES[index];
-    let layout = Layout::from_size_align(size, class_align(index))
-        .expect("class sizes are powers of two times small odd numbers: valid layouts");
-    let mut pool = ClassPool::with_layout_and_slots_in(layout, first_count(index), memory)
-        .expect("class sizes and counts are not zero");
+    // `let … else` with a plain message rather than `expect`, whose message would format the
+    // error: that pulled `Debug` for both errors and most of `core::fmt` into every wasm
+    // module using the classes (a fifth of its code).
+    let Ok(layout) = Layout::from_size_align(size, class_align(index)) else {
+        unreachable!("class sizes are powers of two times small odd numbers: valid layouts")
+    };
+    let Ok(mut pool) = ClassPool::with_layout_and_slots_in(layout, first_count(index), memory)
+    else {
+        unreachable!("class sizes and counts are not zero")
+    };
     pool.decommit_empty_regions_from(DECOMMIT_FROM);
     pool.grow_as(CLASS_GROWTH);
     pool

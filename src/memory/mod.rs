@@ -60,8 +60,10 @@ use none as system;
 ///   (a source that owns its memory must outlive the regions, which the pool guarantees by
 ///   owning the source).
 ///
-/// The same holds for a region [`resize`](Self::resize) returns, which also starts at an
-/// address aligned at least as the old one was, up to 4096 bytes, and holds the old bytes.
+/// The same holds for a region [`acquire_aligned`](Self::acquire_aligned) returns, for the
+/// size it returns with it, and for a region [`resize`](Self::resize) returns, which also
+/// starts at an address aligned at least as the old one was, up to 4096 bytes, and holds the
+/// old bytes.
 pub unsafe trait MemorySource {
     /// Returns a zero-filled region of at least `size` bytes, or `None` if there is no memory.
     fn acquire(&mut self, size: usize) -> Option<NonNull<u8>>;
