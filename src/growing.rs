@@ -133,17 +133,17 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     /// Regions that gave their memory back so.
     decommits: u64,
     /// `stats.total_allocs` when the pool last gave memory back (see
-    /// [`decommit_region`](Self::decommit_region) and [`release_if_idle`](Self::release_if_idle)).
+    /// [`decommit_region`](Self::decommit_region) and [`release_everything`](Self::release_everything)).
     allocs_at_decommit: u64,
     /// `stats.total_allocs` when the pool last gave all its memory back (see
-    /// [`release_if_idle`](Self::release_if_idle)).
+    /// [`release_everything`](Self::release_everything)).
     allocs_at_release: u64,
     stats: PoolStats,
 }
 
 /// A pool whose every block is free gives all its memory back (the first region too), if it
 /// handed out at least this many blocks since it last did: see
-/// [`GrowingPool::release_if_idle`].
+/// [`GrowingPool::release_everything`].
 pub(crate) const RELEASE_EMPTY_AFTER: u64 = 64;
 
 /// A region given back because its pool is mostly idle must have been paid for: since the
@@ -453,8 +453,11 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 self.stats.total_frees += 1;
                 if pool.in_use() == 0 {
                     let large = pool.block_count() * pool.block_size() >= self.decommit_from;
-                    if self.stats.in_use == 0 && self.decommit_from != usize::MAX {
-                        self.release_if_idle(k);
+                    if self.stats.in_use == 0
+                        && self.decommit_from != usize::MAX
+                        && self.stats.total_allocs - self.allocs_at_release >= RELEASE_EMPTY_AFTER
+                    {
+                        self.release_everything();
                     } else if large {
                         self.decommit_region(k);
                     }
@@ -519,24 +522,23 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             return;
         }
         self.allocs_at_decommit = self.stats.total_allocs;
-        let mut spare_kept = false;
-        for slot in &mut self.regions[..self.region_count] {
-            let Some(pool) = slot else { continue };
-            if !idle(pool) {
-                continue;
-            }
-            if !spare_kept {
-                spare_kept = true;
-            } else if pool.decommit_if_unused() {
+        let going = self.regions[..self.region_count]
+            .iter_mut()
+            .flatten()
+            .filter(|pool| idle(pool))
+            .skip(1);
+        for pool in going {
+            if pool.decommit_if_unused() {
                 self.decommits += 1;
             }
         }
     }
 
-    /// The pool's last block in use was just freed (from region `k`): if it handed out at
-    /// least [`RELEASE_EMPTY_AFTER`] blocks since it last did so, every region gives its memory
-    /// back, whatever its size, the first region and the spare too. Otherwise region `k` is
-    /// treated as any region that empties ([`decommit_region`](Self::decommit_region)).
+    /// The pool's last block in use was just freed, and it handed out at least
+    /// [`RELEASE_EMPTY_AFTER`] blocks since it last did this (`free_in_region` checks both;
+    /// otherwise the emptied region is treated as any region that empties,
+    /// [`decommit_region`](Self::decommit_region)): every region gives its memory back,
+    /// whatever its size, the first region and the spare too.
     ///
     /// Why: the per-region rule keeps the small regions and a spare, so that a program churning
     /// through a few blocks pays no system call for it; but a program that frees *everything*
@@ -548,16 +550,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     /// the page faults of refilling are paid for by 64 operations each time.
     #[cold]
     #[inline(never)]
-    fn release_if_idle(&mut self, k: usize) {
-        if self.stats.total_allocs - self.allocs_at_release < RELEASE_EMPTY_AFTER {
-            let region = self.regions[k].as_ref();
-            if region
-                .is_some_and(|pool| pool.block_count() * pool.block_size() >= self.decommit_from)
-            {
-                self.decommit_region(k);
-            }
-            return;
-        }
+    fn release_everything(&mut self) {
         self.allocs_at_release = self.stats.total_allocs;
         self.allocs_at_decommit = self.stats.total_allocs;
         for pool in self.regions[..self.region_count].iter_mut().flatten() {

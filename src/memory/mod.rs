@@ -167,21 +167,10 @@ unsafe impl MemorySource for SystemMemory {
         unsafe { system::decommit(region, size) }
     }
 
-    /// Linux: `mremap`, which moves the pages instead of copying them.
-    #[cfg(all(target_os = "linux", not(miri)))]
-    unsafe fn resize(
-        &mut self,
-        region: NonNull<u8>,
-        old_size: usize,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        // SAFETY: the caller passes a live pair of ours, not used again if this succeeds.
-        unsafe { system::resize(region, old_size, new_size) }
-    }
-
-    /// wasm32: in place, shrinking into the released list or growing into what follows the
-    /// region (a released chunk, or new pages at the end of linear memory).
-    #[cfg(target_arch = "wasm32")]
+    /// Linux: `mremap`, which moves the pages instead of copying them. wasm32: in place,
+    /// shrinking into the released list or growing into what follows the region (a released
+    /// chunk, or new pages at the end of linear memory).
+    #[cfg(any(all(target_os = "linux", not(miri)), target_arch = "wasm32"))]
     unsafe fn resize(
         &mut self,
         region: NonNull<u8>,

@@ -127,40 +127,20 @@ pub(crate) unsafe fn release(region: NonNull<u8>, size: usize) {
     }
 }
 
-/// Takes the first released chunk of at least `size` bytes, splitting off what is left.
+/// Takes the first released chunk of at least `size` bytes, zeroed ([`take_at`] splits off
+/// what is left).
 fn reuse_released(size: usize) -> Option<NonNull<u8>> {
-    let mut link: &Cell<*mut ReleasedChunk> = &RELEASED.0;
-    loop {
-        let chunk = link.get();
-        if chunk.is_null() {
-            return None;
+    let mut chunk = RELEASED.0.get();
+    while !chunk.is_null() {
+        // SAFETY: every pointer on the list is a released chunk holding a valid header.
+        let (chunk_size, next) = unsafe { ((*chunk).size, (*chunk).next) };
+        if chunk_size >= size {
+            take_at(chunk.addr(), size)?;
+            return NonNull::new(chunk.cast());
         }
-        // SAFETY: `chunk` is on the list, so it is a released chunk with a valid header that
-        // nobody else uses.
-        unsafe {
-            let ReleasedChunk {
-                size: chunk_size,
-                next,
-            } = chunk.read();
-            if chunk_size >= size {
-                let rest = if chunk_size > size {
-                    let rest = chunk.byte_add(size);
-                    rest.write(ReleasedChunk {
-                        size: chunk_size - size,
-                        next,
-                    });
-                    rest
-                } else {
-                    next
-                };
-                link.set(rest);
-                // The contract is zeroed memory; fresh pages are, reused ones must be made so.
-                chunk.cast::<u8>().write_bytes(0, size);
-                return NonNull::new(chunk.cast());
-            }
-            link = Cell::from_mut(&mut (*chunk).next);
-        }
+        chunk = next;
     }
+    None
 }
 
 /// Makes a region `new_size` bytes long where it is, or says `None` (nothing changed): a
