@@ -147,7 +147,7 @@ bench-size-classes:
 
 ## Issue 15: talc's random-actions workload (1 and 2 threads, max sizes 200 B – 100 KB) and its
 ## memory-efficiency workload: SizeClasses against glibc, mimalloc, jemalloc and dlmalloc, the
-## ratios printed (benches/random_actions.rs; about a minute; table in target/random-actions.md).
+## ratios printed (benches/random_actions.rs; about two minutes; table in target/random-actions.md).
 bench-random-actions:
 	scripts/setup.sh native
 	cargo bench --locked --bench random_actions

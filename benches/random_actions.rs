@@ -24,8 +24,13 @@
 //! time, summed over the threads, for max sizes 200, 1000, 5000, 20000 and 100000, with 1 and
 //! 2 threads (2 threads run at once, behind a barrier, each on its own list).
 //!
-//! Each cell is the best of `RA_TRIALS` (default 10) runs of `RA_MS` (default 40 ms; talc's
-//! are 200 ms) each, after a 2 ms warm-up; before them, each contender runs the cell's
+//! Each cell is the best of `RA_TRIALS` (default 10) runs of `RA_MS` (default 200 ms, as
+//! talc's) each, after a 2 ms warm-up, as talc's. Each run starts from an allocator its
+//! threads left empty (the warm-up and every run free all they allocated), so an allocator
+//! that gives memory back when everything is freed pays page faults again at the start of
+//! each run: shorter runs weigh those five times as much (runs of 40 ms, used here before,
+//! put `SizeClasses` at 0.7 times glibc at max size 20000 with two threads, where 200 ms
+//! runs give 1.05). Before them, each contender runs the cell's
 //! workload once for `RA_WARM_MS` (default 200 ms), not counted, so that none is measured
 //! while it still maps and first touches the memory the cell needs (a page fault costs more
 //! than an allocation; measured here, the first 400 ms of `SizeClasses` at max size 100000
@@ -113,7 +118,7 @@ mod native {
             }
         }
         let trials = env_number("RA_TRIALS", 10).max(1) as usize;
-        let duration = Duration::from_millis(env_number("RA_MS", 40).max(1));
+        let duration = Duration::from_millis(env_number("RA_MS", 200).max(1));
         let warm_up = Duration::from_millis(env_number("RA_WARM_MS", 200));
         // For a look at one cell (a profiler, a quick check): `RA_MAX_SIZE=100000 RA_THREADS=1`.
         let only = |name: &str, all: &[usize]| -> Vec<usize> {

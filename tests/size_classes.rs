@@ -478,9 +478,10 @@ fn a_region_not_paid_for_keeps_its_memory() {
     }
 }
 
-/// A class whose every block is free, after 64 allocations or more since it last did so,
-/// gives all its memory back, its first region and its spare too: after a program frees
-/// everything, the classes hold nothing resident.
+/// A class whose every block is free, after 64 allocations or more since it last did so and
+/// no more than four per block it touched (it filled, then emptied), gives all its memory
+/// back, its first region and its spare too: after a program frees everything, the classes
+/// hold nothing resident.
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn an_emptied_class_gives_back_even_its_first_region() {
@@ -530,28 +531,52 @@ fn an_emptied_class_gives_back_even_its_first_region() {
     }
 }
 
-/// One block allocated and freed over and over empties its class every time: the class gives
-/// its memory back once per 64 allocations, not on every free (each time costs a system call,
-/// and page faults to fill the block again).
+/// One block allocated and freed over and over empties its class every time. Its memory is a
+/// working set in use, not idle: the class keeps it (each give-back would cost a system call,
+/// and page faults to fill the block again). Once the class fills with many blocks and
+/// empties, having handed out no more than four blocks per block touched since, it gives
+/// everything back.
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn a_class_emptied_over_and_over_gives_back_once_per_64_allocations() {
+fn a_class_emptied_over_and_over_keeps_its_memory_until_it_fills_and_empties() {
     let allocator = SizeClasses::new();
+    let size = 70_000;
+    let class = SizeClasses::class_for(layout(size, 8)).unwrap();
     let rounds = if cfg!(miri) { 130 } else { 640 };
     for _ in 0..rounds {
         // SAFETY: a non-zero size; freed once, with its layout.
         unsafe {
-            let block = allocator.alloc(layout(900_000, 8));
+            let block = allocator.alloc(layout(size, 8));
             assert!(!block.is_null());
             block.write(7);
-            allocator.dealloc(block, layout(900_000, 8));
+            allocator.dealloc(block, layout(size, 8));
         }
     }
+    assert_eq!(allocator.decommits(), 0);
+    assert_eq!(class_touched(&allocator, class), CLASS_SIZES[class]);
+    // Now a phase that fills the class: `rounds` + 1 blocks handed out since the class last
+    // gave anything back, against the `blocks` it touches, fewer than four each.
+    let blocks: Vec<*mut u8> = (0..rounds / 2)
+        .map(|_| {
+            // SAFETY: a non-zero size.
+            let block = unsafe { allocator.alloc(layout(size, 8)) };
+            assert!(!block.is_null());
+            fill(block, size);
+            block
+        })
+        .collect();
+    for &block in &blocks {
+        // SAFETY: allocated above with this layout, freed once.
+        unsafe { allocator.dealloc(block, layout(size, 8)) };
+    }
     if cfg!(all(unix, not(miri))) {
-        assert_eq!(allocator.decommits(), rounds as u64 / 64);
+        assert!(allocator.decommits() > 0);
+        assert_eq!(class_touched(&allocator, class), 0);
     } else {
         assert_eq!(allocator.decommits(), 0);
     }
+    let stats = allocator.class_stats(class).unwrap().stats;
+    assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
 }
 
 /// A large block resized to another large size keeps its bytes; natively (Linux) the pages

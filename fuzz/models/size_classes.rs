@@ -63,9 +63,11 @@ use memory_pool::{
 /// Large blocks are whole pages of this size, and aligned to it.
 const PAGE: usize = 4096;
 
-/// A class that empties after this many allocations since it last did gives every region's
-/// memory back (`SizeClasses`' docs, *Memory given back*).
+/// A class that empties after this many allocations since it last did, and no more than
+/// [`RELEASE_REUSE`] per block it touched, gives every region's memory back (`SizeClasses`'
+/// docs, *Memory given back*).
 const RELEASE_EMPTY_AFTER: u64 = 64;
+const RELEASE_REUSE: u64 = 4;
 /// A class's first region holds this many bytes of blocks (at least [`MIN_FIRST_COUNT`]
 /// blocks); each region after it twice as many blocks as the one before.
 const FIRST_REGION_BYTES: usize = 60 * 1024;
@@ -399,6 +401,9 @@ struct Model<'a> {
     /// gave every region back.
     allocs_at_decommit: [u64; CLASS_COUNT],
     allocs_at_release: [u64; CLASS_COUNT],
+    /// Per class, blocks touched in regions given back since its last release (the quarter
+    /// rule's); with `committed`, the blocks it touched since then.
+    touched_then_given_back: [u64; CLASS_COUNT],
     large: LargeStats,
     live_bytes: usize,
     next_byte: u8,
@@ -416,6 +421,7 @@ impl<'a> Model<'a> {
             committed: vec![Vec::new(); CLASS_COUNT],
             allocs_at_decommit: [0; CLASS_COUNT],
             allocs_at_release: [0; CLASS_COUNT],
+            touched_then_given_back: [0; CLASS_COUNT],
             large: LargeStats::default(),
             live_bytes: 0,
             next_byte: 0,
@@ -719,15 +725,22 @@ impl<'a> Model<'a> {
     /// quarter of the class's blocks are in use, every empty region that big still holding
     /// memory gives it back (and starts over never used), except the smallest, kept as a spare.
     /// But when the free leaves no block of the class in use, after at least
-    /// `RELEASE_EMPTY_AFTER` allocations since the class last did so, every region still
-    /// holding memory gives it back, whatever its size.
+    /// `RELEASE_EMPTY_AFTER` allocations since the class last did so and no more than
+    /// `RELEASE_REUSE` per block touched since (in its regions now, and in those given back
+    /// since), every region still holding
+    /// memory gives it back, whatever its size.
     fn decommits_on_free(&mut self, class: usize, region: usize) -> bool {
         let regions = self.regions(class);
         let model = self.classes[class];
+        let handed_out = model.stats.total_allocs - self.allocs_at_release[class];
+        let touched = self.touched_then_given_back[class]
+            + self.committed[class].iter().sum::<usize>() as u64;
         if model.stats.in_use == 0
-            && model.stats.total_allocs - self.allocs_at_release[class] >= RELEASE_EMPTY_AFTER
+            && handed_out >= RELEASE_EMPTY_AFTER
+            && handed_out <= RELEASE_REUSE * touched
         {
             self.allocs_at_release[class] = model.stats.total_allocs;
+            self.touched_then_given_back[class] = 0;
             self.allocs_at_decommit[class] = model.stats.total_allocs;
             let committed = &mut self.committed[class];
             committed.resize(regions.len(), 0);
@@ -773,6 +786,7 @@ impl<'a> Model<'a> {
         self.allocs_at_decommit[class] = model.stats.total_allocs;
         // Every idle region but the smallest (the first: regions grow) goes back.
         for &k in idle.iter().skip(1) {
+            self.touched_then_given_back[class] += committed[k] as u64;
             committed[k] = 0;
         }
         idle.iter().skip(1).any(|&k| k == region)
