@@ -145,6 +145,9 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     stats: PoolStats,
 }
 
+/// Whether a pool gives memory back at all: not on wasm32 (see `free_in_region`).
+const GIVES_BACK: bool = cfg!(not(target_arch = "wasm32"));
+
 /// A pool whose every block is free gives all its memory back (the first region too), if it
 /// handed out at least this many blocks since it last did, and no more than
 /// [`RELEASE_REUSE`] per block it touched: see [`GrowingPool::release_everything`].
@@ -461,7 +464,10 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 self.with_room |= 1 << k;
                 self.stats.in_use -= 1;
                 self.stats.total_frees += 1;
-                if pool.in_use() == 0 {
+                // On wasm32 no memory source can give memory back (linear memory never
+                // shrinks, and a buffer's bytes stay the buffer's): the give-back rules are
+                // left out of the module.
+                if pool.in_use() == 0 && GIVES_BACK {
                     let large = pool.block_count() * pool.block_size() >= self.decommit_from;
                     if self.stats.in_use == 0 && self.decommit_from != usize::MAX {
                         self.release_if_idle(k, large);
