@@ -157,6 +157,9 @@ mod native {
             &mut report,
             format!("|---|---|{}", "---|".repeat(2 * CONTENDERS.len() - 1)),
         );
+        // The same figures as JSON, for `scripts/bench_report.py` (`make bench`).
+        let load_before = load_average();
+        let mut cells = Vec::new();
         for threads in only("RA_THREADS", &THREADS) {
             for &max_size in &only("RA_MAX_SIZE", &MAX_SIZES) {
                 let mut best = [0f64; CONTENDERS.len()];
@@ -185,17 +188,39 @@ mod native {
                     write!(row, " {:.2} |", best[0] / peer).unwrap();
                 }
                 line(&mut report, row);
+                let speeds: Vec<String> = best.iter().map(|score| format!("{score:.3}")).collect();
+                cells.push(format!(
+                    r#"{{"threads": {threads}, "max_size": {max_size}, "speed": [{}]}}"#,
+                    speeds.join(", ")
+                ));
             }
         }
         line(&mut report, String::new());
-        line(&mut report, format!("load after: {}", load_average()));
+        let load_after = load_average();
+        line(&mut report, format!("load after: {load_after}"));
         line(&mut report, String::new());
-        if env_number("RA_MEMORY_MIB", 1024) > 0 {
-            memory_table(&mut report, &line);
-        }
+        let memory = if env_number("RA_MEMORY_MIB", 1024) > 0 {
+            memory_table(&mut report, &line)
+        } else {
+            Vec::new()
+        };
+        let names: Vec<String> = CONTENDERS
+            .iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .collect();
+        let json = format!(
+            "{{\"trials\": {trials}, \"ms\": {}, \"load_before\": \"{load_before}\", \
+             \"load_after\": \"{load_after}\", \"contenders\": [{}],\n\"cells\": [\n{}\n],\n\
+             \"memory\": [\n{}\n]}}\n",
+            duration.as_millis(),
+            names.join(", "),
+            cells.join(",\n"),
+            memory.join(",\n")
+        );
         std::fs::create_dir_all("target").ok();
         std::fs::write("target/random-actions.md", &report).expect("target/ is writable");
-        println!("(written to target/random-actions.md)");
+        std::fs::write("target/random-actions.json", json).expect("target/ is writable");
+        println!("(written to target/random-actions.md and .json)");
     }
 
     /// The load averages of the machine (`/proc/loadavg`): the other jobs sharing it.
@@ -391,8 +416,10 @@ mod native {
         }
     }
 
-    /// The memory workload for every contender, each in a child process of its own.
-    fn memory_table(report: &mut String, line: &impl Fn(&mut String, String)) {
+    /// The memory workload for every contender, each in a child process of its own; its rows
+    /// as JSON objects too.
+    fn memory_table(report: &mut String, line: &impl Fn(&mut String, String)) -> Vec<String> {
+        let mut rows = Vec::new();
         let mib = env_number("RA_MEMORY_MIB", 1024);
         line(
             report,
@@ -435,8 +462,13 @@ mod native {
                     after as f64 / start as f64
                 ),
             );
+            rows.push(format!(
+                r#"{{"name": "{name}", "touch_reallocs": {}, "live": {live}, "peak_rss": {peak}, "start_rss": {start}, "after_rss": {after}}}"#,
+                touch.1
+            ));
         }
         line(report, String::new());
         line(report, format!("load after: {}", load_average()));
+        rows
     }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Turns one `make bench` run into benches/results.md (tables, targets) and benches/results.svg.
+"""Turns one `make bench` run into benches/results.md (tables, targets), benches/results.svg
+and benches/random_actions.svg.
 
-Reads criterion's samples (target/criterion/<group>/<bench>/new/*.json) and the wasm
-harness's JSON (benches/wasm/target/results.json). Every number in the outputs comes from
+Reads criterion's samples (target/criterion/<group>/<bench>/new/*.json), the wasm
+harness's JSON (benches/wasm/target/results.json) and talc's random-actions workload's, native
+(target/random-actions.json) and wasm32 (benches/wasm/random_actions/target/results-z.json). Every number in the outputs comes from
 those files. The headline figure of a native bench is its fastest sample (per element when
 the bench declared a throughput), like the wasm harness's fastest round: on a machine shared
 with other jobs, the least disturbed measurement is the closest to the code's own cost.
@@ -22,6 +24,10 @@ CRITERION = os.path.join(ROOT, "target", "criterion")
 WASM = os.path.join(ROOT, "benches", "wasm", "target", "results.json")
 OUT_MD = os.path.join(ROOT, "benches", "results.md")
 OUT_SVG = os.path.join(ROOT, "benches", "results.svg")
+RANDOM_ACTIONS = os.path.join(ROOT, "target", "random-actions.json")
+WASM_RANDOM_ACTIONS = os.path.join(ROOT, "benches", "wasm", "random_actions", "target",
+                                   "results-z.json")
+OUT_RA_SVG = os.path.join(ROOT, "benches", "random_actions.svg")
 README = os.path.join(ROOT, "README.md")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -155,6 +161,144 @@ def chart(native, wasm):
         out.append(f'<rect x="{x}" y="{height - 40}" width="12" height="12" '
                    f'fill="{colours[key]}"/>')
         out.append(f'<text x="{x + 16}" y="{height - 30}">{html.escape(text)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def load_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def random_actions_tables(ra, wra):
+    """Markdown tables of talc's random actions (native speed and memory, wasm32), and the
+    issue 15 floors they are held to: (tables, targets)."""
+    lines, targets = [], []
+    if ra:
+        names = ra["contenders"]
+        lines += [f"### talc's random actions, natively: actions per µs, best of {ra['trials']} "
+                  f"× {ra['ms']} ms (load {ra['load_before']} before, {ra['load_after']} after)",
+                  "", "| threads | max size | " + " | ".join(names) + " | " +
+                  " | ".join(f"÷ {name}" for name in names[1:]) + " |",
+                  "|---" * (2 * len(names) + 1) + "|"]
+        for cell in ra["cells"]:
+            speed = cell["speed"]
+            lines.append(f"| {cell['threads']} | {cell['max_size']} | " +
+                         " | ".join(f"{v:.1f}" for v in speed) + " | " +
+                         " | ".join(fmt_ratio(ratio(speed[0], v)) for v in speed[1:]) + " |")
+        lines.append("")
+        below_glibc = [c for c in ra["cells"] if c["speed"][0] < c["speed"][1]]
+        worst = min(ra["cells"], key=lambda c: c["speed"][0] / c["speed"][1])
+        targets.append(("SizeClasses ≥ glibc at every size, 1 and 2 threads",
+                        f"lowest {fmt_ratio(worst['speed'][0] / worst['speed'][1])} "
+                        f"({worst['threads']} thread(s), max {worst['max_size']}); "
+                        f"{len(below_glibc)} of {len(ra['cells'])} cells below",
+                        "met" if not below_glibc else "**missed**"))
+        small = [c for c in ra["cells"] if c["threads"] == 1 and c["max_size"] <= 5000]
+        if small:
+            text = ", ".join(f"{c['max_size']}: {fmt_ratio(c['speed'][0] / c['speed'][2])}"
+                             for c in small)
+            targets.append(("SizeClasses ≥ 0.9× mimalloc at max 200, 1000, 5000, 1 thread", text,
+                            "met" if all(c["speed"][0] >= 0.9 * c["speed"][2] for c in small)
+                            else "**missed**"))
+        ours = [r for r in ra.get("memory", []) if r["name"] == names[0]]
+        if ours:
+            lines += ["### talc's memory-efficiency workload, natively", "",
+                      "| allocator | reallocs touched | live ÷ RSS at peak | RSS at start | "
+                      "RSS after freeing all | after ÷ start |", "|---|---|---|---|---|---|"]
+            mib = lambda b: f"{b / (1 << 20):.1f} MiB"  # noqa: E731
+            for r in ra["memory"]:
+                lines.append(f"| {r['name']} | {'yes' if r['touch_reallocs'] else 'no (talc’s)'} | "
+                             f"{r['live'] / r['peak_rss']:.3f} | {mib(r['start_rss'])} | "
+                             f"{mib(r['after_rss'])} | {r['after_rss'] / r['start_rss']:.2f} |")
+            lines.append("")
+            talc_mode = [r for r in ours if not r["touch_reallocs"]][0]
+            density = talc_mode["live"] / talc_mode["peak_rss"]
+            back = max(r["after_rss"] / r["start_rss"] for r in ours)
+            targets.append(("live ÷ RSS ≥ 0.9 on talc's memory workload", f"{density:.3f}",
+                            "met" if density >= 0.9 else "**missed**"))
+            targets.append(("RSS back within 10 % of its start after freeing all",
+                            f"{fmt_ratio(back)} of the start", "met" if back <= 1.1 else
+                            "**missed**"))
+    rows = wra.get("rows", {})
+    if "size_classes" in rows and "talc" in rows:
+        lines += [f"### talc's random actions on wasm32 (node {wra.get('node', '?')}, "
+                  f"opt-level z, seed {wra.get('seed')})", "",
+                  "| allocator | actions/µs with realloc | without | linear memory with realloc "
+                  "| without | module |", "|---|---|---|---|---|---|"]
+        talc = rows["talc"]
+        for name, r in rows.items():
+            lines.append(
+                f"| {name} | {r['speed']['realloc']:.1f} "
+                f"({fmt_ratio(r['speed']['realloc'] / talc['speed']['realloc'])}) | "
+                f"{r['speed']['plain']:.1f} "
+                f"({fmt_ratio(r['speed']['plain'] / talc['speed']['plain'])}) | "
+                f"{r['memory']['realloc'] >> 10:,} KiB "
+                f"({fmt_ratio(r['memory']['realloc'] / talc['memory']['realloc'])}) | "
+                f"{r['memory']['plain'] >> 10:,} KiB "
+                f"({fmt_ratio(r['memory']['plain'] / talc['memory']['plain'])}) | "
+                f"{r['module']:,} B |")
+        lines.append("")
+        ours = rows["size_classes"]
+        speed = [ours["speed"][k] / talc["speed"][k] for k in ("realloc", "plain")]
+        memory = [ours["memory"][k] / talc["memory"][k] for k in ("realloc", "plain")]
+        targets.append(("wasm: SizeClasses ≥ talc's actions/µs, with and without realloc",
+                        " and ".join(fmt_ratio(v) for v in speed),
+                        "met" if min(speed) >= 1 else "**missed**"))
+        targets.append(("wasm: linear memory ≤ 1.25× talc's, with and without realloc",
+                        " and ".join(fmt_ratio(v) for v in memory),
+                        "met" if max(memory) <= 1.25 else "**missed**"))
+    return lines, targets
+
+
+def random_actions_chart(ra):
+    """SizeClasses ÷ each peer per cell of talc's random actions, log scale, with the floors."""
+    names = ra["contenders"]
+    peers = names[1:]
+    colours = {"glibc": "#495057", "mimalloc": "#1c7ed6", "jemalloc": "#37b24d",
+               "dlmalloc": "#f59f00"}
+    cells = ra["cells"]
+    width, height, left, top, bottom = 960, 380, 60, 40, 80
+    plot_h = height - top - bottom
+    lo, hi = 0.1, 10.0
+
+    def y(r):
+        r = min(max(r, lo), hi)
+        return top + plot_h * (1 - (math.log10(r) - math.log10(lo)) /
+                               (math.log10(hi) - math.log10(lo)))
+
+    group_w = (width - left - 20) / len(cells)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="20" font-size="14" font-weight="bold">talc’s random actions: '
+           f'SizeClasses ÷ each allocator (log scale, above 1: SizeClasses faster)</text>']
+    for tick in (0.1, 0.25, 0.5, 1, 2, 4, 10):
+        out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                   f'stroke="{"#868e96" if tick == 1 else "#e9ecef"}"/>')
+        out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
+    for g, cell in enumerate(cells):
+        x0 = left + g * group_w + 6
+        bar_w = (group_w - 12) / len(peers)
+        for b, peer in enumerate(peers):
+            r = cell["speed"][0] / cell["speed"][b + 1]
+            x = x0 + b * bar_w
+            top_y, base = min(y(r), y(1)), max(y(r), y(1))
+            out.append(f'<rect x="{x:.1f}" y="{top_y:.1f}" width="{bar_w - 2:.1f}" '
+                       f'height="{base - top_y:.1f}" fill="{colours.get(peer, "#adb5bd")}">'
+                       f'<title>÷ {html.escape(peer)}: {r:.2f}</title></rect>')
+        out.append(f'<text x="{x0 + (group_w - 12) / 2:.1f}" y="{top + plot_h + 16}" '
+                   f'text-anchor="middle">{cell["max_size"]} B</text>')
+        out.append(f'<text x="{x0 + (group_w - 12) / 2:.1f}" y="{top + plot_h + 30}" '
+                   f'text-anchor="middle" font-size="9">{cell["threads"]} thread'
+                   f'{"s" if cell["threads"] > 1 else ""}</text>')
+    for i, peer in enumerate(peers):
+        x = left + i * 140
+        out.append(f'<rect x="{x}" y="{height - 28}" width="12" height="12" '
+                   f'fill="{colours.get(peer, "#adb5bd")}"/>')
+        out.append(f'<text x="{x + 16}" y="{height - 18}">÷ {html.escape(peer)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -336,6 +480,14 @@ def main():
            "|---|---|---|"]
     md += [f"| {t} | {v} | {c} |" for t, v, c in targets]
     md += ["", "![ns per alloc+free](results.svg)", ""]
+    ra, wra = load_json(RANDOM_ACTIONS), load_json(WASM_RANDOM_ACTIONS)
+    ra_lines, ra_targets = random_actions_tables(ra, wra)
+    if ra_lines:
+        md += ["## SizeClasses on talc's workloads (issue 15)", ""] + ra_lines
+        md += ["| floor | measured | |", "|---|---|---|"]
+        md += [f"| {t} | {v} | {c} |" for t, v, c in ra_targets]
+        if ra:
+            md += ["", "![SizeClasses ÷ each allocator](random_actions.svg)", ""]
 
     with open(OUT_MD, "w") as f:
         f.write("\n".join(md))
@@ -359,7 +511,15 @@ def main():
                            " | ".join(fmt(w(name, 64, workload)) for name in WASM_PEERS) + " |")
     summary += ["", "| target | measured | |", "|---|---|---|"]
     summary += [f"| {t} | {v} | {c} |" for t, v, c in targets]
-    summary += ["", "![ns per alloc+free, 64-byte blocks](benches/results.svg)", "", END]
+    summary += ["", "![ns per alloc+free, 64-byte blocks](benches/results.svg)", ""]
+    if ra_lines:
+        summary += ["SizeClasses on talc's workloads, in the same run:", ""] + ra_lines
+        summary += ["| floor (issue 15) | measured | |", "|---|---|---|"]
+        summary += [f"| {t} | {v} | {c} |" for t, v, c in ra_targets]
+        if ra:
+            summary += ["", "![SizeClasses ÷ each allocator on talc's random actions]"
+                        "(benches/random_actions.svg)", ""]
+    summary += [END]
     with open(README) as f:
         readme = f.read()
     if START in readme and END in readme:
@@ -369,6 +529,9 @@ def main():
             f.write(before + "\n".join(summary) + after)
     with open(OUT_SVG, "w") as f:
         f.write(chart(native, wasm))
+    if ra:
+        with open(OUT_RA_SVG, "w") as f:
+            f.write(random_actions_chart(ra))
     print(f"wrote {os.path.relpath(OUT_MD, ROOT)} and {os.path.relpath(OUT_SVG, ROOT)}")
 
 
