@@ -532,7 +532,8 @@ def main():
     if ra:
         with open(OUT_RA_SVG, "w") as f:
             f.write(random_actions_chart(ra))
-    print(f"wrote {os.path.relpath(OUT_MD, ROOT)} and {os.path.relpath(OUT_SVG, ROOT)}")
+    print(f"wrote {os.path.relpath(OUT_MD, ROOT)}, {os.path.relpath(OUT_SVG, ROOT)}"
+          + (f" and {os.path.relpath(OUT_RA_SVG, ROOT)}" if ra else ""))
 
 
 if __name__ == "__main__":
