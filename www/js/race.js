@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 2.17, lifo: 5.04, random: 7.11 }, node: { pair: 3.79, lifo: 5.82, random: 6.72 } },
+  pool: { native: { pair: 2.32, lifo: 4.96, random: 8.38 }, node: { pair: 3.82, lifo: 5.86, random: 6.64 } },
   sizeClasses: { native: { pair: 21 } },
-  dlmalloc: { node: { pair: 8.12, lifo: 9.21, random: 23.82 } },
+  dlmalloc: { node: { pair: 8.36, lifo: 9.34, random: 23.67 } },
   heap: {},
 };
 
