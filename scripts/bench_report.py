@@ -107,6 +107,23 @@ def machine():
     }
 
 
+def log_axis(lo, hi, top, plot_h):
+    """The y of a value on a log scale from `lo` (the bottom) to `hi` (the top)."""
+    def y(value):
+        value = min(max(value, lo), hi)
+        return top + plot_h * (1 - (math.log10(value) - math.log10(lo)) /
+                               (math.log10(hi) - math.log10(lo)))
+    return y
+
+
+def svg_start(width, height, left, title):
+    """An SVG's opening lines: its size, a white background and a bold title."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'font-family="sans-serif" font-size="11">',
+            f'<rect width="{width}" height="{height}" fill="white"/>',
+            f'<text x="{left}" y="20" font-size="14" font-weight="bold">{title}</text>']
+
+
 def chart(native, wasm):
     """A grouped bar chart, log scale: ns per alloc+free at 64-byte blocks."""
     groups = [
@@ -124,17 +141,10 @@ def chart(native, wasm):
     plot_h = height - top - bottom
     lo, hi = 0.5, 20000.0
 
-    def y(ns):
-        ns = min(max(ns, lo), hi)
-        return top + plot_h * (1 - (math.log10(ns) - math.log10(lo)) /
-                               (math.log10(hi) - math.log10(lo)))
-
+    y = log_axis(lo, hi, top, plot_h)
     group_w = (width - left - 20) / len(groups)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="20" font-size="14" font-weight="bold">ns per alloc+free, '
-           f'64-byte blocks (log scale, lower is faster)</text>']
+    out = svg_start(width, height, left,
+                    "ns per alloc+free, 64-byte blocks (log scale, lower is faster)")
     for tick in (1, 10, 100, 1000, 10000):
         out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                    f'stroke="#e9ecef"/>')
@@ -264,17 +274,10 @@ def random_actions_chart(ra):
     plot_h = height - top - bottom
     lo, hi = 0.1, 10.0
 
-    def y(r):
-        r = min(max(r, lo), hi)
-        return top + plot_h * (1 - (math.log10(r) - math.log10(lo)) /
-                               (math.log10(hi) - math.log10(lo)))
-
+    y = log_axis(lo, hi, top, plot_h)
     group_w = (width - left - 20) / len(cells)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="20" font-size="14" font-weight="bold">talc’s random actions: '
-           f'SizeClasses ÷ each allocator (log scale, above 1: SizeClasses faster)</text>']
+    out = svg_start(width, height, left, "talc’s random actions: SizeClasses ÷ each allocator "
+                    "(log scale, above 1: SizeClasses faster)")
     for tick in (0.1, 0.25, 0.5, 1, 2, 4, 10):
         out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                    f'stroke="{"#868e96" if tick == 1 else "#e9ecef"}"/>')
