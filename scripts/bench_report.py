@@ -124,6 +124,16 @@ def svg_start(width, height, left, title):
             f'<text x="{left}" y="20" font-size="14" font-weight="bold">{title}</text>']
 
 
+def svg_legend(entries, left, step, top):
+    """A row of legend entries, (colour, text) each, `step` apart from `left`."""
+    out = []
+    for i, (colour, text) in enumerate(entries):
+        x = left + i * step
+        out.append(f'<rect x="{x}" y="{top}" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{x + 16}" y="{top + 10}">{html.escape(text)}</text>')
+    return out
+
+
 def chart(native, wasm):
     """A grouped bar chart, log scale: ns per alloc+free at 64-byte blocks."""
     groups = [
@@ -166,11 +176,7 @@ def chart(native, wasm):
     legend = [("pool", "pool (checked)"), ("glibc", "glibc / dlmalloc"),
               ("mimalloc", "mimalloc"), ("slab", "slab"), ("talc", "talc"),
               ("lol_alloc", "lol_alloc"), ("bare_list", "bare free list (unchecked floor)")]
-    for i, (key, text) in enumerate(legend):
-        x = left + i * 125
-        out.append(f'<rect x="{x}" y="{height - 40}" width="12" height="12" '
-                   f'fill="{colours[key]}"/>')
-        out.append(f'<text x="{x + 16}" y="{height - 30}">{html.escape(text)}</text>')
+    out += svg_legend([(colours[key], text) for key, text in legend], left, 125, height - 40)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -297,11 +303,8 @@ def random_actions_chart(ra):
         out.append(f'<text x="{x0 + (group_w - 12) / 2:.1f}" y="{top + plot_h + 30}" '
                    f'text-anchor="middle" font-size="9">{cell["threads"]} thread'
                    f'{"s" if cell["threads"] > 1 else ""}</text>')
-    for i, peer in enumerate(peers):
-        x = left + i * 140
-        out.append(f'<rect x="{x}" y="{height - 28}" width="12" height="12" '
-                   f'fill="{colours.get(peer, "#adb5bd")}"/>')
-        out.append(f'<text x="{x + 16}" y="{height - 18}">÷ {html.escape(peer)}</text>')
+    out += svg_legend([(colours.get(peer, "#adb5bd"), f"÷ {peer}") for peer in peers], left, 140,
+                      height - 28)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

@@ -468,12 +468,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
                 // shrinks, and a buffer's bytes stay the buffer's): the give-back rules are
                 // left out of the module.
                 if pool.in_use() == 0 && GIVES_BACK {
-                    let large = pool.block_count() * pool.block_size() >= self.decommit_from;
-                    if self.stats.in_use == 0 && self.decommit_from != usize::MAX {
-                        self.release_if_idle(k, large);
-                    } else if large {
-                        self.decommit_region(k);
-                    }
+                    self.region_emptied(k);
                 }
                 Ok(())
             }
@@ -489,29 +484,33 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         }
     }
 
-    /// The pool's last block in use was just freed (from region `k`, `large` if it has
-    /// `decommit_from` bytes of blocks or more): every region gives its memory back if the
-    /// pool's memory was not being reused ([`release_everything`]); otherwise region `k` is
-    /// treated as any region that empties ([`decommit_region`]).
+    /// Region `k`'s last block in use was just freed: if the whole pool is now empty and its
+    /// memory was not being reused, every region gives its memory back
+    /// ([`release_everything`]); otherwise region `k`, if it has `decommit_from` bytes of
+    /// blocks or more, is treated as any such region that empties ([`decommit_region`]).
     ///
     /// [`release_everything`]: Self::release_everything
     /// [`decommit_region`]: Self::decommit_region
     #[cold]
     #[inline(never)]
-    fn release_if_idle(&mut self, k: usize, large: bool) {
-        let handed_out = self.stats.total_allocs - self.allocs_at_release;
-        if handed_out >= RELEASE_EMPTY_AFTER {
-            let touched = self.touched_then_given_back
-                + self
-                    .regions()
-                    .map(|pool| pool.next_never_used() as u64)
-                    .sum::<u64>();
-            if handed_out <= RELEASE_REUSE.saturating_mul(touched) {
-                self.release_everything();
-                return;
-            }
+    fn region_emptied(&mut self, k: usize) {
+        if self.decommit_from == usize::MAX {
+            return;
         }
-        if large {
+        let handed_out = self.stats.total_allocs - self.allocs_at_release;
+        if self.stats.in_use == 0
+            && handed_out >= RELEASE_EMPTY_AFTER
+            && handed_out
+                <= RELEASE_REUSE
+                    .saturating_mul(self.touched_then_given_back + self.touched_blocks() as u64)
+        {
+            self.release_everything();
+            return;
+        }
+        let Some(pool) = &self.regions[k] else {
+            unreachable!("every region in the address table exists")
+        };
+        if pool.block_count() * pool.block_size() >= self.decommit_from {
             self.decommit_region(k);
         }
     }
@@ -580,7 +579,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     /// at least [`RELEASE_EMPTY_AFTER`] blocks, but no more than [`RELEASE_REUSE`] per block
     /// of memory it touched since then (in regions still holding memory, and in those
     /// [`decommit_region`](Self::decommit_region) gave back meanwhile;
-    /// [`release_if_idle`](Self::release_if_idle) checks): every region
+    /// [`region_emptied`](Self::region_emptied) checks): every region
     /// gives its memory back, whatever its size, the first region and the spare too.
     ///
     /// Why at all: the per-region rule keeps the small regions and a spare, so that a program
@@ -646,9 +645,12 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     // Only `SizeClasses` (64-bit atomics) uses it.
     #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
     pub(crate) fn touched_bytes(&self) -> usize {
-        self.regions()
-            .map(|pool| pool.next_never_used() * pool.block_size())
-            .sum()
+        self.touched_blocks() * self.block_size()
+    }
+
+    /// Blocks that may be resident: in each region, those up to its first block never used.
+    fn touched_blocks(&self) -> usize {
+        self.regions().map(|pool| pool.next_never_used()).sum()
     }
 
     /// Turns a region's block index in `error` into the pool-wide one.

@@ -359,6 +359,18 @@ fn blocks_freed_by_another_thread_go_back_to_their_own_shard() {
     assert_eq!(stats.rejected.total(), 1);
 }
 
+/// No class has a block in use or a refused free.
+fn assert_every_class_empty_and_unrefused(allocator: &SizeClasses) {
+    for class in 0..CLASS_SIZES.len() {
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!(
+            (stats.in_use, stats.rejected.total()),
+            (0, 0),
+            "class {class}"
+        );
+    }
+}
+
 /// Bytes of class `class`'s blocks handed out at least once since their region was made or
 /// last gave its memory back (the rest read as never used): what the class may hold resident.
 fn class_touched(allocator: &SizeClasses, class: usize) -> usize {
@@ -447,10 +459,7 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
             unsafe { allocator.dealloc(block, layout(size, 8)) };
         }
     }
-    for class in 0..CLASS_SIZES.len() {
-        let stats = allocator.class_stats(class).unwrap().stats;
-        assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
-    }
+    assert_every_class_empty_and_unrefused(&allocator);
 }
 
 /// Without the credit (few blocks handed out since the class last gave memory back), an
@@ -525,10 +534,7 @@ fn an_emptied_class_gives_back_even_its_first_region() {
             allocator.dealloc(block, layout(size, 8));
         }
     }
-    for class in 0..CLASS_SIZES.len() {
-        let stats = allocator.class_stats(class).unwrap().stats;
-        assert_eq!((stats.in_use, stats.rejected.total()), (0, 0));
-    }
+    assert_every_class_empty_and_unrefused(&allocator);
 }
 
 /// One block allocated and freed over and over empties its class every time. Its memory is a
