@@ -43,7 +43,9 @@ fn region_align(size: usize) -> usize {
 /// ```
 /// use memory_pool::{BufferMemory, Pool};
 ///
-/// let mut bytes = [0u8; 4096];
+/// // 1.7 KiB of regions, and room for their padding: each starts on its size rounded up to
+/// // a power of two (the second on 2 KiB), wherever the buffer itself happens to start.
+/// let mut bytes = [0u8; 8192];
 /// let buffer = BufferMemory::new(&mut bytes);
 /// let mut small = Pool::new_in(16, 32, &buffer)?;
 /// let mut large = Pool::new_in(256, 4, &buffer)?;
