@@ -397,7 +397,7 @@ pub struct Replay {
     classes_failed: u64,
     /// Bit `c` is set once class `c` has served a request: only those classes are asked for
     /// their counters, because asking an untouched class makes it create its pool (a region
-    /// of about 60 KiB) on the spot.
+    /// of 1 MiB of address space natively, 32 KiB of linear memory on wasm32) on the spot.
     classes_used: u64,
 }
 

@@ -400,14 +400,21 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
     } else {
         &[40_000, 100_000, 300_000, 900_000]
     };
-    // Each class's regions natively: 4, 8, 16 and 32 blocks (60), at least 160 KB each.
     const { assert!(memory_pool::DECOMMIT_FROM <= 4 * 40_000) };
     for &size in sizes {
         let class = SizeClasses::class_for(layout(size, 8)).unwrap();
+        // SAFETY: a non-zero size.
+        let first = unsafe { allocator.alloc(layout(size, 8)) };
+        assert!(!first.is_null());
+        // Blocks in the class's first region: natively 1 MiB of them, at least 4 (the
+        // system's memory commits lazily); on wasm32 one, and the class grows gently.
+        let n = allocator.class_stats(class).unwrap().capacity;
+        let doubling = cfg!(not(target_arch = "wasm32"));
+        // Natively its regions hold n, 2n, 4n and 8n blocks (15n), at least 160 KB each.
+        let count = if doubling { 15 * n } else { 60 };
+        let mut blocks = vec![first];
         // SAFETY: non-zero sizes; each block freed once, with its layout.
-        let mut blocks: Vec<*mut u8> = (0..60)
-            .map(|_| unsafe { allocator.alloc(layout(size, 8)) })
-            .collect();
+        blocks.extend((1..count).map(|_| unsafe { allocator.alloc(layout(size, 8)) }));
         assert!(blocks.iter().all(|block| !block.is_null()));
         for &block in &blocks {
             // Every page written, so every page is resident.
@@ -416,29 +423,28 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
                 unsafe { block.add(offset).write(1) };
             }
         }
-        if cfg!(not(target_arch = "wasm32")) {
-            // (wasm32 grows its classes more gently, from one block.)
+        if doubling {
             assert_eq!(allocator.class_stats(class).unwrap().regions, 4);
         }
-        assert!(allocator.touched_bytes() >= 60 * CLASS_SIZES[class]);
-        // The credit: the last block freed and allocated again 200 times (it comes back from
-        // the free list): 260 blocks handed out, more than 4 × the 48 blocks that will go back.
-        for _ in 0..200 {
+        assert!(allocator.touched_bytes() >= count * CLASS_SIZES[class]);
+        // The credit: the last block freed and allocated again (it comes back from the free
+        // list) until more than 4 × the 12n blocks that will go back were handed out.
+        for _ in 0..48 * n {
             // SAFETY: as above.
             unsafe {
-                allocator.dealloc(blocks[59], layout(size, 8));
-                blocks[59] = allocator.alloc(layout(size, 8));
+                allocator.dealloc(blocks[count - 1], layout(size, 8));
+                blocks[count - 1] = allocator.alloc(layout(size, 8));
             }
         }
-        // Regions 1, 2 and 3 emptied, region 0's 4 blocks still in use: a fifteenth.
-        for &block in &blocks[4..] {
+        // Regions 1, 2 and 3 emptied, region 0's n blocks still in use: a fifteenth.
+        for &block in &blocks[n..] {
             // SAFETY: as above.
             unsafe { allocator.dealloc(block, layout(size, 8)) };
         }
         if cfg!(all(unix, not(miri))) {
-            // Region 1 (8 blocks) kept as the spare; regions 2 and 3 gave their memory back.
+            // Region 1 (2n blocks) kept as the spare; regions 2 and 3 gave their memory back.
             let touched = class_touched(&allocator, class);
-            assert_eq!(touched, 12 * CLASS_SIZES[class], "class {class}");
+            assert_eq!(touched, 3 * n * CLASS_SIZES[class], "class {class}");
             let mut states = [0u8; 16];
             allocator.class_block_states(class, 2, &mut states);
             assert_eq!(states, [BlockState::NeverUsed as u8; 16]);
@@ -454,7 +460,7 @@ fn a_mostly_idle_class_gives_its_empty_regions_back() {
             // wasm32's linear memory cannot shrink, and Miri has no madvise: the memory stays.
             assert_eq!(allocator.decommits(), 0);
         }
-        for &block in &blocks[..4] {
+        for &block in &blocks[..n] {
             // SAFETY: as above.
             unsafe { allocator.dealloc(block, layout(size, 8)) };
         }

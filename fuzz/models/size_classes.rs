@@ -69,8 +69,9 @@ const PAGE: usize = 4096;
 const RELEASE_EMPTY_AFTER: u64 = 64;
 const RELEASE_REUSE: u64 = 4;
 /// A class's first region holds this many bytes of blocks (at least [`MIN_FIRST_COUNT`]
-/// blocks); each region after it twice as many blocks as the one before.
-const FIRST_REGION_BYTES: usize = 60 * 1024;
+/// blocks) over the system's memory, which commits lazily; each region after it twice as
+/// many blocks as the one before.
+const FIRST_REGION_BYTES: usize = 1 << 20;
 const MIN_FIRST_COUNT: usize = 4;
 /// `alloc_zeroed` blocks up to this size are checked to be zero all through (only their two
 /// ends above it).

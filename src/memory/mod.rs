@@ -110,6 +110,16 @@ pub unsafe trait MemorySource {
         false
     }
 
+    /// Whether memory acquired but never touched costs only address space: on Unix, a page of
+    /// an anonymous mapping takes RAM when it is first written, not when it is mapped
+    /// ([`SystemMemory`] there says yes). [`SizeClasses`](crate::SizeClasses) then starts each
+    /// class with a larger first region, which costs nothing until its blocks are used and
+    /// spares the class the regions that would follow. The default says `false`: a buffer's
+    /// bytes, and wasm32's linear memory, are memory whether touched or not.
+    fn commits_lazily(&self) -> bool {
+        false
+    }
+
     /// Makes a region `new_size` bytes long, moving it if it must, without copying what it
     /// can remap: the first `min(old_size, new_size)` bytes are kept, any bytes added read as
     /// zero. Returns the region's (maybe new) start, which then pairs with `new_size`; `None`
@@ -165,6 +175,11 @@ unsafe impl MemorySource for SystemMemory {
     unsafe fn decommit(&mut self, region: NonNull<u8>, size: usize) -> bool {
         // SAFETY: the caller passes bytes of a live region of ours that nothing uses.
         unsafe { system::decommit(region, size) }
+    }
+
+    /// On Unix, yes: `mmap` hands out address space, and a page is committed when touched.
+    fn commits_lazily(&self) -> bool {
+        cfg!(unix)
     }
 
     /// Linux: `mremap`, which moves the pages instead of copying them. wasm32: in place,
