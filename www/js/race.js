@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 2.32, lifo: 4.96, random: 8.38 }, node: { pair: 3.82, lifo: 5.86, random: 6.64 } },
+  pool: { native: { pair: 2.17, lifo: 5.05, random: 6.96 }, node: { pair: 3.79, lifo: 5.87, random: 6.90 } },
   sizeClasses: { native: { pair: 21 } },
-  dlmalloc: { node: { pair: 8.36, lifo: 9.34, random: 23.67 } },
+  dlmalloc: { node: { pair: 8.16, lifo: 9.42, random: 24.91 } },
   heap: {},
 };
 
