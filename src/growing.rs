@@ -142,6 +142,9 @@ pub struct GrowingPool<M: MemorySource + Clone = SystemMemory, const REGIONS: us
     /// had touched: with what the regions have touched now, the blocks touched since the last
     /// release.
     touched_then_given_back: u64,
+    /// Blocks handed out again by a cache in front of the pool, without the pool
+    /// (`SizeClasses`'s, see [`note_reused`](Self::note_reused)).
+    reused: u64,
     stats: PoolStats,
 }
 
@@ -300,6 +303,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             allocs_at_decommit: 0,
             allocs_at_release: 0,
             touched_then_given_back: 0,
+            reused: 0,
             stats: PoolStats {
                 in_use: 0,
                 peak_in_use: 0,
@@ -393,6 +397,15 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
             .rev()
             .find(|span| span.start <= addr)?;
         (addr < span.end).then_some(span.region)
+    }
+
+    /// The view of the region `addr` lies in, if any (see [`RegionView`]).
+    ///
+    /// [`RegionView`]: crate::region::RegionView
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn view_of(&self, addr: usize) -> Option<crate::region::RegionView> {
+        let k = self.region_of(addr)?;
+        self.regions[k].as_ref().map(Pool::region_view)
     }
 
     /// The block index of region `k`'s first block.
@@ -497,7 +510,7 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         if self.decommit_from == usize::MAX {
             return;
         }
-        let handed_out = self.stats.total_allocs - self.allocs_at_release;
+        let handed_out = self.handed_out() - self.allocs_at_release;
         if self.stats.in_use == 0
             && handed_out >= RELEASE_EMPTY_AFTER
             && handed_out
@@ -555,12 +568,12 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
         let bytes: usize = going
             .map(|pool| pool.next_never_used() * pool.block_size())
             .sum();
-        let handed_out = (self.stats.total_allocs - self.allocs_at_decommit)
-            .saturating_mul(self.layout.size() as u64);
+        let handed_out =
+            (self.handed_out() - self.allocs_at_decommit).saturating_mul(self.layout.size() as u64);
         if bytes == 0 || handed_out < DECOMMIT_CREDIT.saturating_mul(bytes as u64) {
             return;
         }
-        self.allocs_at_decommit = self.stats.total_allocs;
+        self.allocs_at_decommit = self.handed_out();
         let going = self.regions[..self.region_count]
             .iter_mut()
             .flatten()
@@ -608,14 +621,29 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     #[cold]
     #[inline(never)]
     fn release_everything(&mut self) {
-        self.allocs_at_release = self.stats.total_allocs;
+        self.allocs_at_release = self.handed_out();
         self.touched_then_given_back = 0;
-        self.allocs_at_decommit = self.stats.total_allocs;
+        self.allocs_at_decommit = self.handed_out();
         for pool in self.regions[..self.region_count].iter_mut().flatten() {
             if pool.decommit_if_unused() {
                 self.decommits += 1;
             }
         }
+    }
+
+    /// Blocks handed out, by the pool and by a cache in front of it: what the give-back
+    /// rules count.
+    fn handed_out(&self) -> u64 {
+        self.stats.total_allocs + self.reused
+    }
+
+    /// A cache in front of the pool has handed out `blocks` blocks in all so far, blocks it
+    /// took back from the program before the pool saw them (their regions still count them
+    /// in use). The give-back rules count them as handed out: a class whose blocks go round
+    /// through the cache is busy, not idle.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn note_reused(&mut self, blocks: u64) {
+        self.reused = blocks;
     }
 
     /// From now on, a region with at least `bytes` bytes of blocks gives its memory back to

@@ -23,11 +23,13 @@ pub enum BlockState {
 }
 
 impl BlockState {
-    /// Decodes a state byte; the pool only ever writes the three valid values.
+    /// Decodes a state byte. A pool writes the three values; a block waiting in a
+    /// [`SizeClasses`](crate::SizeClasses) class's cache of freed blocks holds a fourth,
+    /// and reads as free (the program gave it back).
     pub(crate) fn from_byte(byte: u8) -> BlockState {
         match byte {
             2 => BlockState::InUse,
-            1 => BlockState::Free,
+            1 | crate::region::CACHED => BlockState::Free,
             _ => BlockState::NeverUsed,
         }
     }

@@ -323,6 +323,12 @@ impl<M: MemorySource> Pool<M> {
         Some(block)
     }
 
+    /// The view of the pool's region that code in front of the pool checks pointers with.
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn region_view(&self) -> crate::region::RegionView {
+        self.region.view()
+    }
+
     /// Gives a block back to the pool. O(1).
     ///
     /// Safe to call with any pointer at all: a pointer that is not a block handed out by this

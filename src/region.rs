@@ -129,7 +129,86 @@ impl Shape {
     }
 }
 
+/// The byte a block's state holds while it waits in a [`SizeClasses`](crate::SizeClasses)
+/// class's cache of freed blocks: not [`BlockState::Free`] (the pool's lists never hold it,
+/// and the pool never hands it out) and not [`BlockState::InUse`] (so a second `free` of it
+/// is refused as a double free). Read back, it shows as free: the program gave it back.
+pub(crate) const CACHED: u8 = 3;
+
+/// The four words of a region that finding a block needs (see [`Region::find`]), copied out
+/// so that code in front of a pool can check a pointer against the region without reaching
+/// into the pool: `SizeClasses` keeps one beside each class's lock. All zeros
+/// ([`RegionView::NONE`]) finds nothing.
+///
+/// A view must not outlive its region's memory: a pool keeps its regions' addresses until
+/// it drops (giving memory back keeps them), and the view is kept no longer.
+// Only `SizeClasses` (64-bit atomics) uses it.
+#[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+#[derive(Clone, Copy)]
+pub(crate) struct RegionView {
+    /// The first block (null in [`NONE`](Self::NONE)), with the region's provenance.
+    blocks: *mut u8,
+    count: usize,
+    inverse: usize,
+    shape: Shape,
+}
+
+#[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+impl RegionView {
+    /// The view of no region: no address is a block in it.
+    pub(crate) const NONE: RegionView = RegionView {
+        blocks: null_mut(),
+        count: 0,
+        inverse: 0,
+        shape: Shape(0),
+    };
+
+    /// If a block starts at `addr`, a pointer to its state byte, with the region's
+    /// provenance: the same arithmetic as [`Region::find`].
+    #[inline(always)]
+    pub(crate) fn state_byte(&self, addr: usize) -> Option<*mut u8> {
+        let offset = addr.wrapping_sub(self.blocks.addr());
+        let index = self.shape.rotate(offset.wrapping_mul(self.inverse));
+        let (state, is_block_start) = index.overflowing_sub(self.count);
+        // `state` is the (negative) offset of the state byte from the first block.
+        is_block_start.then(|| self.blocks.wrapping_add(state))
+    }
+
+    /// The block at `addr`, with the region's provenance (see [`Region::reclaim`]).
+    #[inline(always)]
+    pub(crate) fn block(&self, addr: usize) -> *mut u8 {
+        self.blocks.with_addr(addr)
+    }
+
+    /// Where the block at `block` keeps its free-list link: the same slot as the pool's
+    /// (see [`Region::link_slot`]).
+    ///
+    /// # Safety
+    ///
+    /// [`state_byte`](Self::state_byte) found a block starting at `block`.
+    #[inline(always)]
+    pub(crate) unsafe fn link_slot(&self, block: *mut u8) -> *mut *mut u8 {
+        if !self.shape.coloured() {
+            return block.cast();
+        }
+        cold_path();
+        // SAFETY: as in `Region::link_slot`: the slot lies inside the block.
+        unsafe { block.add(self.shape.link_offset(block.addr())).cast() }
+    }
+}
+
 impl<M: MemorySource> Region<M> {
+    /// The view of this region (see [`RegionView`]).
+    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+    pub(crate) fn view(&self) -> RegionView {
+        RegionView {
+            blocks: self.blocks.as_ptr(),
+            count: self.count,
+            inverse: self.inverse,
+            shape: self.shape,
+        }
+    }
+
     /// Asks `memory` for room for `count` state bytes and `count` blocks of `stride` bytes
     /// aligned to `align` (a power of two that divides `stride`).
     pub(crate) fn new(
