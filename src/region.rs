@@ -120,6 +120,24 @@ impl Shape {
         x.rotate_right(self.0)
     }
 
+    /// Where the block at `block` of this shape keeps its link (see [`Region::link_slot`]).
+    ///
+    /// # Safety
+    ///
+    /// `block` is the start of a block of this shape.
+    #[inline(always)]
+    unsafe fn link_slot(self, block: *mut u8) -> *mut *mut u8 {
+        if !self.coloured() {
+            return block.cast();
+        }
+        // Laid out off the straight path, so that small blocks run through without a jump.
+        cold_path();
+        let offset = self.link_offset(block.addr());
+        // SAFETY: `offset <= colour_bits <= stride - 64` (see `colours`), so the slot lies
+        // inside the block; it is a multiple of 64 into a pointer-aligned block.
+        unsafe { block.add(offset).cast::<*mut u8>() }
+    }
+
     /// Which bytes into the block at `addr` its free-list link sits:
     /// `(addr >> colour_shift) & colour_bits`, a whole number of cache lines (see
     /// [`Region::link_slot`]).
@@ -188,12 +206,8 @@ impl RegionView {
     /// [`state_byte`](Self::state_byte) found a block starting at `block`.
     #[inline(always)]
     pub(crate) unsafe fn link_slot(&self, block: *mut u8) -> *mut *mut u8 {
-        if !self.shape.coloured() {
-            return block.cast();
-        }
-        cold_path();
-        // SAFETY: as in `Region::link_slot`: the slot lies inside the block.
-        unsafe { block.add(self.shape.link_offset(block.addr())).cast() }
+        // SAFETY: the caller's block is a block of the region.
+        unsafe { self.shape.link_slot(block) }
     }
 }
 
@@ -445,15 +459,9 @@ impl<M: MemorySource> Region<M> {
     /// `block` is the start of one of this region's blocks.
     #[inline(always)]
     pub(crate) unsafe fn link_slot(&self, block: NonNull<u8>) -> NonNull<*mut u8> {
-        if !self.shape.coloured() {
-            return block.cast();
-        }
-        // Laid out off the straight path, so that small blocks run through without a jump.
-        cold_path();
-        let offset = self.shape.link_offset(block.addr().get());
-        // SAFETY: `offset <= colour_bits <= stride - 64` (see `colours`), so the slot lies
-        // inside the block; it is a multiple of 64 into a pointer-aligned block.
-        unsafe { block.add(offset).cast::<*mut u8>() }
+        // SAFETY: the caller's block is one of ours; a slot inside a non-null block is not
+        // null.
+        unsafe { NonNull::new_unchecked(self.shape.link_slot(block.as_ptr())) }
     }
 
     /// Where block `index` keeps its link (when it is free), as an address.

@@ -603,7 +603,6 @@ impl FreeCache {
     #[cold]
     #[inline(never)]
     fn flush<M: MemorySource + Clone>(&mut self, pool: &mut ClassPool<M>) {
-        pool.note_reused(self.allocs);
         while let Some(block) = self.take() {
             let freed = pool.free_if_in_regions(block);
             debug_assert!(matches!(freed, Some(Ok(()))), "a cached block is in use");
@@ -619,10 +618,10 @@ impl FreeCache {
         if !CACHES {
             return;
         }
+        pool.note_reused(self.allocs);
         if self.len != 0 && self.in_use <= self.idle_at + 1 {
             self.flush(pool);
         }
-        pool.note_reused(self.allocs);
     }
 
     /// The class's counters as the program sees them: the pool's, with the blocks the
