@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 2.17, lifo: 5.05, random: 6.96 }, node: { pair: 3.79, lifo: 5.87, random: 6.90 } },
+  pool: { native: { pair: 2.37, lifo: 5.17, random: 7.42 }, node: { pair: 3.84, lifo: 5.83, random: 6.91 } },
   sizeClasses: { native: { pair: 21 } },
-  dlmalloc: { node: { pair: 8.16, lifo: 9.42, random: 24.91 } },
+  dlmalloc: { node: { pair: 8.57, lifo: 9.65, random: 24.48 } },
   heap: {},
 };
 
