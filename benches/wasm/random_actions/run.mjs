@@ -11,13 +11,14 @@
 // (see ../run.mjs): the runs repeat in PROCESSES node processes, allocators interleaved within
 // each, and the speed kept is each one's fastest. Run with `node --no-liftoff` (run.sh does).
 //
-// Usage: [SEED=n] node --no-liftoff run.mjs DIR_OF_MODULES [ALLOCATOR...]
+// Usage: [SEED=n] [PROCESSES=n] node --no-liftoff run.mjs DIR_OF_MODULES [ALLOCATOR...]
+// (PROCESSES: how many node processes, 3 by default; more give steadier best figures)
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const PROCESSES = 3;
+const PROCESSES = Number(process.env.PROCESSES ?? 3);
 const ACTIONS = 100_000;
 const ITERATIONS = 100;
 // The same seed for every allocator; SEED=n in the environment for another sequence.
