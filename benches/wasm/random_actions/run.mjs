@@ -19,6 +19,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const PROCESSES = Number(process.env.PROCESSES ?? 3);
+if (!Number.isInteger(PROCESSES) || PROCESSES < 1) {
+  throw new Error(`PROCESSES=${process.env.PROCESSES}: a whole number of node processes, 1 or more`);
+}
 const ACTIONS = 100_000;
 const ITERATIONS = 100;
 // The same seed for every allocator; SEED=n in the environment for another sequence.
