@@ -389,8 +389,10 @@ impl<M: MemorySource + Clone, const REGIONS: usize> GrowingPool<M, REGIONS> {
     /// region. There a pool has few regions (at most 15 in `SizeClasses`, a handful in
     /// practice), and the scan, inlined, is cheaper than the binary search, which the module
     /// built for size keeps as a call (measured: 8 % of talc's random-actions workload).
+    /// `inline(always)`: at opt-level "z" a plain `#[inline]` is dropped as soon as a second
+    /// caller appears, which is how a `free` once came to call it again unnoticed.
     #[cfg(target_arch = "wasm32")]
-    #[inline]
+    #[inline(always)]
     fn region_of(&self, addr: usize) -> Option<usize> {
         let span = self.by_address[..self.region_count]
             .iter()
