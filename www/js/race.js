@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 2.37, lifo: 5.17, random: 7.42 }, node: { pair: 3.84, lifo: 5.83, random: 6.91 } },
+  pool: { native: { pair: 1.34, lifo: 5.01, random: 6.16 }, node: { pair: 2.43, lifo: 3.85, random: 5.48 } },
   sizeClasses: { native: { pair: 21 } },
-  dlmalloc: { node: { pair: 8.57, lifo: 9.65, random: 24.48 } },
+  dlmalloc: { node: { pair: 6.5, lifo: 7.49, random: 20.34 } },
   heap: {},
 };
 
