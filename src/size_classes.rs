@@ -253,8 +253,8 @@ fn class_of_size(size: usize) -> usize {
 /// Why a loop and not one add of that step: the loop ends with `class < CLASS_COUNT` known
 /// to the compiler, so the class arrays that `alloc` and `free` index next need no bounds
 /// check; with the add (and a cold call for alignments above a page) talc's random actions
-/// ran 6 to 7 % slower on wasm32 (17.5 against 16.3 actions/µs with realloc, 28.3 against
-/// 26.4 without, interleaved) and no faster natively.
+/// ran about 5 % slower on wasm32 (16.6 against 17.5 actions/µs with realloc, 27.0 against
+/// 28.3 without, in one interleaved run) and no faster natively.
 #[inline(always)]
 fn class_of(layout: Layout) -> Option<usize> {
     let align = layout.align();
@@ -1705,7 +1705,7 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
                 let freed = shard.with_existing(larger, |cache, pool| {
                     // Only with caches: `view_of` is a second caller of the pool's
                     // `region_of`, which on wasm32 at opt-level "z" then stayed a call in
-                    // every free instead of being inlined (about 2 % of talc's workload).
+                    // every free instead of being inlined (1 to 2 % of talc's workload).
                     if CACHES && pool.view_of(block.addr().get()).is_some() {
                         cache.before_pool_free(pool);
                     }
