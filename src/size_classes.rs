@@ -618,6 +618,23 @@ impl FreeCache {
         }
     }
 
+    /// [`before_pool_free`](Self::before_pool_free), for a search that has not yet found the
+    /// pool `block` is in: only if it is in one of `pool`'s regions.
+    ///
+    /// Without caches nothing at all, not even the search: `view_of` is a second caller of
+    /// the pool's `region_of`, which on wasm32 at opt-level "z" then stayed a call in every
+    /// free instead of being inlined (1 to 2 % of talc's workload).
+    #[inline(always)]
+    fn before_pool_free_of<M: MemorySource + Clone>(
+        &mut self,
+        block: NonNull<u8>,
+        pool: &mut ClassPool<M>,
+    ) {
+        if CACHES && pool.view_of(block.addr().get()).is_some() {
+            self.before_pool_free(pool);
+        }
+    }
+
     /// The class's counters as the program sees them: the pool's, with the blocks the
     /// cache handed out and took back counted in, and the blocks waiting in it counted free.
     fn program_stats(&self, pool: PoolStats) -> PoolStats {
@@ -1703,12 +1720,7 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
                     continue;
                 }
                 let freed = shard.with_existing(larger, |cache, pool| {
-                    // Only with caches: `view_of` is a second caller of the pool's
-                    // `region_of`, which on wasm32 at opt-level "z" then stayed a call in
-                    // every free instead of being inlined (1 to 2 % of talc's workload).
-                    if CACHES && pool.view_of(block.addr().get()).is_some() {
-                        cache.before_pool_free(pool);
-                    }
+                    cache.before_pool_free_of(block, pool);
                     let freed = pool.free_if_in_regions(block);
                     if let Some(Ok(())) = freed {
                         cache.count_given_back();
