@@ -6,6 +6,8 @@
 use core::fmt;
 use core::iter::{Enumerate, FusedIterator};
 use core::slice;
+use core::sync::atomic::AtomicU8;
+use core::sync::atomic::Ordering::Relaxed;
 
 use crate::memory::{MemorySource, SystemMemory};
 use crate::region::{Region, WaitingChunks};
@@ -114,13 +116,13 @@ pub struct RegionLayout {
 /// Every block in address order; see [`Pool::blocks`](crate::Pool::blocks).
 #[derive(Debug, Clone)]
 pub struct Blocks<'a> {
-    states: Enumerate<slice::Iter<'a, u8>>,
+    states: Enumerate<slice::Iter<'a, AtomicU8>>,
     first_block: usize,
     stride: usize,
 }
 
 impl<'a> Blocks<'a> {
-    pub(crate) fn new(states: &'a [u8], first_block: usize, stride: usize) -> Self {
+    pub(crate) fn new(states: &'a [AtomicU8], first_block: usize, stride: usize) -> Self {
         Blocks {
             states: states.iter().enumerate(),
             first_block,
@@ -133,11 +135,11 @@ impl Iterator for Blocks<'_> {
     type Item = BlockInfo;
 
     fn next(&mut self) -> Option<BlockInfo> {
-        let (index, &byte) = self.states.next()?;
+        let (index, byte) = self.states.next()?;
         Some(BlockInfo {
             index,
             addr: self.first_block + index * self.stride,
-            state: BlockState::from_byte(byte),
+            state: BlockState::from_byte(byte.load(Relaxed)),
         })
     }
 

@@ -522,7 +522,7 @@ impl<M: MemorySource> Pool<M> {
         self.region
             .states()
             .get(index)
-            .map(|&byte| BlockState::from_byte(byte))
+            .map(|byte| BlockState::from_byte(byte.load(core::sync::atomic::Ordering::Relaxed)))
     }
 
     /// The address of block `index`, or `None` if there is no such block.

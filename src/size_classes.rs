@@ -3,14 +3,20 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::fmt;
+use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::growing::Growth;
 use crate::map::{PoolStats, RegionLayout};
 use crate::memory::{MemorySource, SystemMemory};
-use crate::region::{RegionView, CACHED};
+use crate::region::{state_cell, RegionView, CACHED};
 use crate::{sanitizer, BlockState, GrowingPool, RejectedFrees};
+
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+mod thread_cache;
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+use thread_cache::{most_cached, Push, ThreadCache, CACHE, CACHED_CLASSES, NOBODY, REGISTRY};
 
 /// The block size of each class, smallest first: two classes per doubling up to 32 KiB (each
 /// half again the one before, or a third more), then four (a quarter of the doubling apart) up
@@ -446,6 +452,12 @@ struct FreeCache {
     idle_at: usize,
     /// The class's block stride, for the sanitizer's annotations.
     stride: usize,
+    /// Frees of ended threads' caches that the counts here never saw (see `unseen_frees` in
+    /// a thread's cache), and as many allocations: counted in when the thread ended.
+    ended_threads_frees: u64,
+    /// Blocks threads' caches handed out that the pool did not see, less those they took
+    /// from this cache (wrapping): reuse, for the pool's rules (see `before_pool_free`).
+    thread_reuse: u64,
 }
 
 // SAFETY: the pointers are addresses in the class's pool's regions, which belong to the
@@ -485,6 +497,8 @@ impl FreeCache {
         lost: 0,
         idle_at: 0,
         stride: 0,
+        ended_threads_frees: 0,
+        thread_reuse: 0,
     };
 
     /// Pops the top block and marks it in use, or `None` if the stack is empty (or damaged).
@@ -534,10 +548,11 @@ impl FreeCache {
         // byte, inside the region and initialised; the region is the pool's, and we hold the
         // class's lock, so nobody else reads or writes either.
         unsafe {
-            if *state != CACHED {
+            let state = state_cell(state);
+            if state.load(Ordering::Relaxed) != CACHED {
                 return self.drop_damaged();
             }
-            *state = BlockState::InUse as u8;
+            state.store(BlockState::InUse as u8, Ordering::Relaxed);
             self.top = self.region.link_slot(block).read();
         }
         self.len -= 1;
@@ -576,10 +591,11 @@ impl FreeCache {
         // byte; we hold the class's lock. An in-use block is the program's until this `free`,
         // so it is ours to write from here on: its link slot.
         unsafe {
-            if *state != BlockState::InUse as u8 {
+            let state = state_cell(state);
+            if state.load(Ordering::Relaxed) != BlockState::InUse as u8 {
                 return false;
             }
-            *state = CACHED;
+            state.store(CACHED, Ordering::Relaxed);
             let link = self.region.link_slot(block);
             link.write(self.top);
             if let Some(block) = NonNull::new(block) {
@@ -612,7 +628,7 @@ impl FreeCache {
         if !CACHES {
             return;
         }
-        pool.note_reused(self.allocs);
+        pool.note_reused(self.allocs.wrapping_add(self.thread_reuse));
         if self.len != 0 && self.in_use <= self.idle_at + 1 {
             self.flush(pool);
         }
@@ -644,10 +660,13 @@ impl FreeCache {
         PoolStats {
             in_use: self.in_use,
             peak_in_use: self.peak_in_use,
-            total_allocs: pool.total_allocs + self.allocs,
+            // Ended threads' frees can count below zero (a thread gives back blocks it took
+            // from here, not freed by the program): wrapping, as in the thread caches.
+            total_allocs: (pool.total_allocs + self.allocs).wrapping_add(self.ended_threads_frees),
             // The pool's frees less the cached blocks it was given, plus every block pushed:
             // popped again, moved to the pool, on the stack, or lost.
-            total_frees: pool.total_frees + self.allocs + u64::from(self.len) + self.lost,
+            total_frees: (pool.total_frees + self.allocs + u64::from(self.len) + self.lost)
+                .wrapping_add(self.ended_threads_frees),
             damaged_free_lists: pool.damaged_free_lists + self.damaged,
             ..pool
         }
@@ -657,7 +676,7 @@ impl FreeCache {
 /// A class locked: its cache, and its pool (made on first use).
 struct ClassLocked<'a, M: MemorySource + Clone> {
     cache: Locked<'a, FreeCache>,
-    pool: &'a UnsafeCell<Option<ClassPool<M>>>,
+    pool: &'a UnsafeCell<PoolSlot<M>>,
 }
 
 impl<M: MemorySource + Clone> ClassLocked<'_, M> {
@@ -665,7 +684,7 @@ impl<M: MemorySource + Clone> ClassLocked<'_, M> {
     fn existing(&mut self) -> Option<(&mut FreeCache, &mut ClassPool<M>)> {
         // SAFETY: a class's pool is only reached while its cache's lock is held, which
         // `self.cache` does for as long as `self` lives (see `Shard::lock`).
-        let pool = unsafe { &mut *self.pool.get() }.as_mut()?;
+        let pool = unsafe { &mut *self.pool.get() }.get_mut()?;
         Some((&mut self.cache, pool))
     }
 
@@ -674,11 +693,11 @@ impl<M: MemorySource + Clone> ClassLocked<'_, M> {
     #[inline(always)]
     fn both(&mut self, index: usize, memory: &M) -> (&mut FreeCache, &mut ClassPool<M>) {
         // SAFETY: as in `existing`.
-        let pool = unsafe { &mut *self.pool.get() };
-        if pool.is_none() {
-            make_class_pool(pool, index, memory);
+        let slot = unsafe { &mut *self.pool.get() };
+        if !slot.made {
+            make_class_pool(slot, index, memory);
         }
-        let Some(pool) = pool else {
+        let Some(pool) = slot.get_mut() else {
             unreachable!("made just above")
         };
         (&mut self.cache, pool)
@@ -698,7 +717,8 @@ pub const SHARDS: usize = 8;
 pub const SHARDS: usize = 1;
 
 /// One full ladder of classes, each behind its own lock. A [`SizeClasses`] has one inline
-/// (its *home* shard) and up to [`SHARDS`]` − 1` more, made when a thread first needs one.
+/// (its *home* shard) and up to [`SHARDS`] more in memory of their own, made when a thread
+/// first needs one.
 ///
 /// Aligned to 128 bytes (two cache lines, what x86-64 prefetches together) so that no cache
 /// line holds both a shard's words, written by its threads, and anything another thread
@@ -709,7 +729,7 @@ struct Shard<M: MemorySource + Clone> {
     classes: [Class; CLASS_COUNT],
     /// Each class's pool, made on the class's first use, and only reached while holding its
     /// lock in `classes`.
-    pools: [UnsafeCell<Option<ClassPool<M>>>; CLASS_COUNT],
+    pools: [UnsafeCell<PoolSlot<M>>; CLASS_COUNT],
     /// The shard's `realloc` counters ([`LargeStats`] sums them). Per shard, not per
     /// allocator: one counter bumped by every thread's `realloc` would bounce its cache line
     /// between the processors on every call (measured: two threads on talc's workload then
@@ -726,7 +746,7 @@ impl<M: MemorySource + Clone> Shard<M> {
     const fn new() -> Self {
         Shard {
             classes: [const { Aligned(SpinLock::new(FreeCache::EMPTY)) }; CLASS_COUNT],
-            pools: [const { UnsafeCell::new(None) }; CLASS_COUNT],
+            pools: [const { UnsafeCell::new(PoolSlot::EMPTY) }; CLASS_COUNT],
             reallocs_in_place: AtomicU64::new(0),
             reallocs_moved: AtomicU64::new(0),
         }
@@ -754,9 +774,9 @@ impl<M: MemorySource + Clone> Shard<M> {
     }
 }
 
-/// The shard of the calling thread: threads are dealt shards in turn (0, 1, …, `n − 1`, 0,
-/// …) on their first call, and keep theirs for life, where `n` is the number of processors
-/// online (at most [`SHARDS`]).
+/// The shard of the calling thread: threads are dealt shards in turn (1, 2, …, `n`, 1, …) on
+/// their first call, and keep theirs for life, where `n` is the number of processors online
+/// (at most [`SHARDS`]). 0, the home shard, is for a thread whose thread-locals are gone.
 ///
 /// Why no more shards than processors: no more threads than that run at once, so as many
 /// shards are enough for threads dealt in turn never to wait for each other; and each shard
@@ -765,9 +785,10 @@ impl<M: MemorySource + Clone> Shard<M> {
 ///
 /// The thread-local is a `Cell<usize>` with a constant initialiser and no destructor: it
 /// never allocates (a global allocator's thread-local must not, or its first use would call
-/// the allocator from inside itself) and nothing runs at thread exit, so a thread can end at
-/// any moment, with its blocks still in use or already handed to other threads. Its shard
-/// simply serves the next thread dealt the same number.
+/// the allocator from inside itself). A thread can end with its blocks still in use or
+/// already handed to other threads; its shard simply serves the next thread dealt the same
+/// number (what the thread's cache held went back to the shard first: see *Thread caches*
+/// on [`SizeClasses`]).
 #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
 #[inline(always)]
 fn thread_shard() -> usize {
@@ -798,7 +819,7 @@ fn deal_shard() -> usize {
         shards = processors().clamp(1, SHARDS);
         IN_USE.store(shards, Ordering::Relaxed);
     }
-    NEXT.fetch_add(1, Ordering::Relaxed) % shards
+    1 + NEXT.fetch_add(1, Ordering::Relaxed) % shards
 }
 
 /// Processors online: `sysconf`, which allocates nothing (`std::thread::available_parallelism`
@@ -845,12 +866,40 @@ fn add_stats(sum: &mut PoolStats, shard: PoolStats) {
 /// (a store a page down the stack) on each call.
 #[cold]
 #[inline(never)]
-fn make_class_pool<M: MemorySource + Clone>(
-    slot: &mut Option<ClassPool<M>>,
-    index: usize,
-    memory: &M,
-) {
-    *slot = Some(class_pool(index, memory.clone()));
+fn make_class_pool<M: MemorySource + Clone>(slot: &mut PoolSlot<M>, index: usize, memory: &M) {
+    slot.pool.write(class_pool(index, memory.clone()));
+    slot.made = true;
+}
+
+/// A class's pool, made on the class's first use. All zeros is a slot with no pool yet
+/// (`made` is `false`, and the pool's bytes are not read), so a shard in fresh zeroed memory
+/// needs nothing written here: an `Option` would have had its tag written in every class,
+/// one page touched per class (some 170 KB resident) before the first allocation.
+struct PoolSlot<M: MemorySource + Clone> {
+    made: bool,
+    pool: MaybeUninit<ClassPool<M>>,
+}
+
+impl<M: MemorySource + Clone> PoolSlot<M> {
+    const EMPTY: Self = PoolSlot {
+        made: false,
+        pool: MaybeUninit::uninit(),
+    };
+
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut ClassPool<M>> {
+        // SAFETY: `made` is set only once `pool` is written (`make_class_pool`).
+        self.made.then(|| unsafe { self.pool.assume_init_mut() })
+    }
+}
+
+impl<M: MemorySource + Clone> Drop for PoolSlot<M> {
+    fn drop(&mut self) {
+        if self.made {
+            // SAFETY: made, so initialised; dropped once, here.
+            unsafe { self.pool.assume_init_drop() };
+        }
+    }
 }
 
 /// The empty pool for class `index`: blocks of its size and alignment, a first region of
@@ -958,10 +1007,16 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
 /// times slower on two threads than on one).
 ///
 /// ```text
-///  thread A ─▶ shard 0: [8 B pool] [16 B pool] … [1 MiB pool]   (home, inside the struct)
-///  thread B ─▶ shard 1: [8 B pool] [16 B pool] … [1 MiB pool]   (made on B's first call)
-///  thread C ─▶ shard 0 again (when there are two processors)
+///  thread A ─▶ shard 1: [8 B pool] [16 B pool] … [1 MiB pool]   (made on A's first call)
+///  thread B ─▶ shard 2: [8 B pool] [16 B pool] … [1 MiB pool]   (made on B's first call)
+///  thread C ─▶ shard 1 again (when there are two processors)
 /// ```
+///
+/// The shards threads are dealt are in memory of their own, from the memory source, so that
+/// they stay where they are when the allocator value moves: a thread's cache (below) gives
+/// its blocks back to its shard when the thread ends, through a pointer it keeps. The *home*
+/// shard, inside the struct, serves an allocator made with [`SizeClasses::new_in`], and a
+/// thread whose shard could not be made.
 ///
 /// A block freed by another thread than the one that allocated it (a `String` sent over a
 /// channel) is not in the freeing thread's shard: `dealloc` looks in the other shards' pools
@@ -969,12 +1024,11 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
 /// the check of every pointer holds across threads too. A pointer in no shard is refused and
 /// counted in the caller's.
 ///
-/// What a thread keeps per thread is one number in a thread-local with a constant initialiser
-/// and no destructor: nothing is allocated on a thread's first call, and nothing runs at its
-/// exit, when its blocks may still be in use elsewhere; its shard just serves the next thread
-/// dealt the same number. On wasm32 (one thread) and without `std` there is one shard, and
-/// choosing it costs nothing. [`SizeClasses::new_in`] (a memory source of your own, maybe a
-/// small buffer) also keeps to one shard.
+/// A thread's shard number is kept in a thread-local with a constant initialiser and no
+/// destructor: nothing is allocated on a thread's first call; its shard serves the next
+/// thread dealt the same number. On wasm32 (one thread) and without `std` there is one shard,
+/// and choosing it costs nothing. [`SizeClasses::new_in`] (a memory source of your own, maybe
+/// a small buffer) also keeps to one shard, and has no thread caches.
 ///
 /// # The cache in front of each class
 ///
@@ -1013,6 +1067,51 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
 ///
 /// The counters are the program's: [`SizeClasses::class_stats`] counts a cached block as
 /// freed, and [`SizeClasses::class_block_states`] shows it free.
+///
+/// # Thread caches
+///
+/// The class's cache is still behind the class's lock, and taking a lock is an atomic
+/// read-modify-write: the processor waits for every store before it to be written out,
+/// tens of cycles, on every `alloc` and every `free`. So natively, with `std`, each thread
+/// also keeps, for each class up to 8 KiB, a stack of up to 16 blocks it freed (64 KiB at
+/// most), reached through a thread-local and no lock at all, as mimalloc's and glibc's
+/// threads do:
+///
+/// ```text
+///  thread A's cache: [8 B: block, block, …] [16 B: …] … [8 KiB: …]    no lock
+///        │ empty, or out of room: half the stack at a time, one lock
+///        ▼
+///  shard 1, class 64 B: lock │ cache (≤ 32 blocks) │ pool
+/// ```
+///
+/// - `free` checks the pointer as the class's cache does, against the region the shard hands
+///   out from (a block start there, its state byte *in use*), marks it *cached* and pushes
+///   it. The state bytes are read and written as relaxed atomics (plain loads and stores),
+///   so the check races with nothing the shard does under its lock. A second `free` of a
+///   block in a thread's cache, on any thread, finds it cached and is refused. The stack
+///   keeps its blocks' addresses in the thread-local, not links in the blocks, so a
+///   use-after-free has nothing there to damage.
+/// - `alloc` pops a block and marks it in use. An empty stack goes to the shard: one block
+///   from the class, plus up to half the stack's room of the class's cached blocks.
+/// - A full stack goes to the shard too: the older half of it goes back there, through the
+///   class's cache and pool as the program's frees would have.
+/// - The stack takes at most half as many more frees than allocations as the program held
+///   blocks of the class from the shard, above the class's idle mark (*Memory given back*),
+///   when the thread last went there. So by the time the class could give memory back, the
+///   stack has gone back to the shard, and the pool decides as if it were not there.
+/// - When the thread ends, its stacks go back to its shard (the thread-local's destructor,
+///   registered on the thread's first use of its cache: the calls that registering makes go
+///   to the shard). A cache serves one allocator, the first the thread uses: a dropped
+///   allocator tells the caches serving it to forget it, under a lock the threads' exits take
+///   too.
+/// - The counters stay the program's: blocks in thread caches count as freed. The one
+///   exception is `peak_in_use`, which counts blocks a thread's cache took from its class in
+///   a batch as in use.
+///
+/// What is not caught: two threads freeing the same block *at the same moment*, with nothing
+/// ordering the two calls, may both see it in use. (Frees ordered by the program, as any
+/// correct hand-over between threads is, are: each sees what the other wrote.) A class's lock
+/// made that case an error too.
 ///
 /// # Memory given back
 ///
@@ -1091,7 +1190,14 @@ pub struct SizeClasses<M: MemorySource + Clone = SystemMemory> {
     home: Shard<M>,
     /// Shards `1..SHARDS`, null until a thread dealt that number first allocates; each in
     /// memory from `memory`, given back on drop.
-    others: [AtomicPtr<Shard<M>>; SHARDS - 1],
+    others: [AtomicPtr<Shard<M>>; SHARDS],
+    /// This allocator's number for the thread caches, given on its first use of one (0:
+    /// none yet; see *Thread caches*). Without thread caches (wasm32, no `std`), unused.
+    #[cfg_attr(
+        not(all(feature = "std", not(target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
+    id: AtomicU64,
     /// Whether all threads use the home shard ([`SizeClasses::new_in`]) rather than being
     /// spread over the shards ([`SizeClasses::new`]). `false` for sharded, so that a `static`
     /// made with `new` is all zeros, in `.bss`.
@@ -1198,7 +1304,8 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     pub const fn new_in(memory: M) -> Self {
         SizeClasses {
             home: Shard::new(),
-            others: [const { AtomicPtr::new(ptr::null_mut()) }; SHARDS - 1],
+            others: [const { AtomicPtr::new(ptr::null_mut()) }; SHARDS],
+            id: AtomicU64::new(0),
             one_shard: true,
             large: LargeCounters {
                 in_use: AtomicUsize::new(0),
@@ -1248,10 +1355,10 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         for class in 0..CLASS_COUNT {
             // SAFETY: `shard` is aligned and `bytes` long, ours alone until published; each
             // class is written in place (a whole shard is too big to build on the stack).
+            // The pool slots are left as the source gave them, zeros: empty (`PoolSlot`).
             unsafe {
                 ptr::addr_of_mut!((*shard).classes[class])
                     .write(Aligned(SpinLock::new(FreeCache::EMPTY)));
-                ptr::addr_of_mut!((*shard).pools[class]).write(UnsafeCell::new(None));
             }
         }
         // SAFETY: as above, for the two counters.
@@ -1295,7 +1402,9 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
 
     /// Class `class`'s counters, or `None` if there is no such class: the sums over every
     /// shard (so `peak_in_use` is the sum of each shard's peak, at least the real peak when
-    /// several threads allocate). Allocates nothing.
+    /// several threads allocate), with the blocks in threads' caches counted as freed (but in
+    /// `peak_in_use`, which counts those a thread's cache took from its shard in a batch).
+    /// While other threads allocate, a snapshot of moving counts. Allocates nothing.
     pub fn class_stats(&self, class: usize) -> Option<ClassStats> {
         if class >= CLASS_COUNT {
             return None;
@@ -1306,12 +1415,27 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             capacity: 0,
             stats: PoolStats::default(),
         };
+        // The registry's lock first (a thread's exit takes it, then the class's).
+        #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+        let registry = REGISTRY.lock();
         for shard in self.shards() {
             shard.with_existing(class, |cache, pool| {
                 sum.regions += pool.regions().count();
                 sum.capacity += pool.capacity();
                 add_stats(&mut sum.stats, cache.program_stats(pool.stats()));
             });
+        }
+        #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+        {
+            // Blocks in threads' caches count as freed, as in a class's own cache.
+            let (held, unseen) = self.thread_counts(&registry, class);
+            let stats = &mut sum.stats;
+            stats.in_use = stats.in_use.saturating_sub(held);
+            stats.total_frees = stats.total_frees.wrapping_add(unseen);
+            stats.total_allocs = stats
+                .total_allocs
+                .wrapping_add(unseen)
+                .wrapping_sub(held as u64);
         }
         Some(sum)
     }
@@ -1547,7 +1671,10 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
-            Some(class) => self.alloc_in(self.own_shard().1, class),
+            Some(class) => match self.thread_alloc(class) {
+                Some(block) => block,
+                None => self.alloc_in(self.own_shard().1, class),
+            },
             None => self.alloc_large(layout),
         }
     }
@@ -1557,6 +1684,9 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
         match class_of(layout) {
             Some(class) => {
                 if let Some(block) = NonNull::new(block) {
+                    if self.thread_free(class, block) {
+                        return;
+                    }
                     let (own, shard) = self.own_shard();
                     self.dealloc_in(own, shard, class, block);
                 }
@@ -1598,11 +1728,16 @@ unsafe impl<M: MemorySource + Clone> GlobalAlloc for SizeClasses<M> {
             // From one class to another: one shard for both, found once. (Not on wasm32,
             // with one shard, where it only made the module larger.)
             let (own, shard) = self.own_shard();
-            let moved = self.alloc_in(shard, new);
+            let moved = match self.thread_alloc(new) {
+                Some(moved) => moved,
+                None => self.alloc_in(shard, new),
+            };
             if let Some(old_block) = NonNull::new(block).filter(|_| !moved.is_null()) {
                 // SAFETY: as below.
                 unsafe { ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size)) };
-                self.dealloc_in(own, shard, old, old_block);
+                if !self.thread_free(old, old_block) {
+                    self.dealloc_in(own, shard, old, old_block);
+                }
                 shard.reallocs_moved.fetch_add(1, Ordering::Relaxed);
             }
             return moved;
@@ -1739,8 +1874,261 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     }
 }
 
+/// Gives a block of class `class` back to the locked class (of the shard it came from), as
+/// the program's `free` would: onto the class's cache, or to its pool.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+fn give_back_locked<M: MemorySource + Clone>(locked: &mut ClassLocked<'_, M>, block: NonNull<u8>) {
+    if locked.cache.push(block) {
+        return;
+    }
+    let Some((cache, pool)) = locked.existing() else {
+        unreachable!("a block of the class came from its pool")
+    };
+    cache.before_pool_free(pool);
+    let freed = pool.free_if_in_regions(block);
+    debug_assert!(
+        matches!(freed, Some(Ok(()))),
+        "a thread's cached block is in use"
+    );
+    if let Some(Ok(())) = freed {
+        cache.count_given_back();
+    }
+}
+
+/// A thread's cached blocks back to the shard `shard`, at the thread's exit.
+///
+/// # Safety
+///
+/// `shard` is a live `Shard<M>`, the one `cache`'s blocks came from.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+unsafe fn give_back_at_exit<M: MemorySource + Clone>(shard: *const (), cache: &ThreadCache) {
+    // SAFETY: the caller's promise.
+    let shard = unsafe { &*shard.cast::<Shard<M>>() };
+    for (class, cached) in cache.classes.iter().enumerate() {
+        if cached.len() == 0 && cached.unseen_frees() == 0 {
+            continue;
+        }
+        let mut locked = shard.lock(class);
+        let pops = cached.take_unreported_pops();
+        locked.cache.thread_reuse = locked.cache.thread_reuse.wrapping_add(pops);
+        cached.drain(|block| give_back_locked(&mut locked, block));
+        let unseen = cached.unseen_frees();
+        let counts = &mut locked.cache.ended_threads_frees;
+        *counts = counts.wrapping_add(unseen);
+    }
+}
+
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+impl<M: MemorySource + Clone> SizeClasses<M> {
+    /// A block of class `class` from the calling thread's cache, or `None` for the shard to
+    /// serve: the class has no thread cache, or this allocator has none (made with
+    /// [`SizeClasses::new_in`]), or the thread's cache serves another allocator.
+    #[inline(always)]
+    fn thread_alloc(&self, class: usize) -> Option<*mut u8> {
+        if self.one_shard || class >= CACHED_CLASSES {
+            return None;
+        }
+        CACHE
+            .try_with(|cache| {
+                if cache.owner.load(Ordering::Relaxed) == self.id.load(Ordering::Relaxed) {
+                    if let Some(block) = cache.classes[class].pop() {
+                        return Some(block.as_ptr());
+                    }
+                }
+                self.thread_refill(cache, class)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Frees `block` of class `class` onto the calling thread's cache: `true` if done
+    /// (cached, or given to the shard with the cache's blocks), `false` for the shard to
+    /// free (or refuse).
+    #[inline(always)]
+    fn thread_free(&self, class: usize, block: NonNull<u8>) -> bool {
+        if self.one_shard || class >= CACHED_CLASSES {
+            return false;
+        }
+        CACHE
+            .try_with(|cache| {
+                if cache.owner.load(Ordering::Relaxed) != self.id.load(Ordering::Relaxed) {
+                    return false;
+                }
+                match cache.classes[class].push(block) {
+                    Push::Cached => true,
+                    Push::Full => self.thread_flush(cache, class, block),
+                    Push::NotHere => false,
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// The thread's cache of `class` is empty (or serves nobody yet): a block from the
+    /// shard, and as many of the class's cached blocks as the thread's cache may hold. `None` if the thread
+    /// cannot have a cache for this allocator (the shard serves it as before).
+    #[cold]
+    #[inline(never)]
+    fn thread_refill(&self, cache: &ThreadCache, class: usize) -> Option<*mut u8> {
+        if cache.owner.load(Ordering::Relaxed) != self.id.load(Ordering::Relaxed)
+            && !self.claim_thread_cache(cache)
+        {
+            return None;
+        }
+        let (_, shard) = self.own_shard();
+        let mut locked = shard.lock(class);
+        let first = match locked.cache.pop() {
+            Some(block) => block.as_ptr(),
+            None => self.alloc_from_pool(&mut locked, class),
+        };
+        if first.is_null() {
+            return Some(first);
+        }
+        let cached = &cache.classes[class];
+        let room = self.set_thread_limits(&mut locked, cached, class);
+        // Only blocks waiting in the class's cache, freed before: the pool is asked for no
+        // block the program did not ask for, so it grows (and counts its peak) as before.
+        let want = cached.cap().div_ceil(2).min(room);
+        while cached.len() < want {
+            let Some(block) = locked.cache.pop() else {
+                break;
+            };
+            // Not a block the program asked for: not reuse either.
+            locked.cache.thread_reuse = locked.cache.thread_reuse.wrapping_sub(1);
+            let Some(state) = locked.cache.region.state_byte(block.addr().get()) else {
+                unreachable!("a cached block is in the cache's region")
+            };
+            cached.take_from_shard(block, state);
+        }
+        Some(first)
+    }
+
+    /// Makes the calling thread's cache serve this allocator, if it serves none: `false` if
+    /// it serves another, or the thread is ending, or its shard is the home shard.
+    #[cold]
+    #[inline(never)]
+    fn claim_thread_cache(&self, cache: &ThreadCache) -> bool {
+        if cache.owner.load(Ordering::Relaxed) != NOBODY {
+            return false;
+        }
+        let (own, shard) = self.own_shard();
+        let shard: *const Shard<M> = shard;
+        own != 0 && cache.claim(self.id(), shard.cast(), give_back_at_exit::<M>)
+    }
+
+    /// The thread's cache of `class` is full: its blocks go to the shard, and `block` too.
+    #[cold]
+    #[inline(never)]
+    fn thread_flush(&self, cache: &ThreadCache, class: usize, block: NonNull<u8>) -> bool {
+        let (own, shard) = self.own_shard();
+        let mut locked = shard.lock(class);
+        let cached = &cache.classes[class];
+        // Half the stack, the oldest: the newest stay for the next allocations. All of it if
+        // the program holds so few blocks of the class that the stack may take no frees.
+        cached.drain_oldest(cached.len().div_ceil(2), |block| {
+            give_back_locked(&mut locked, block)
+        });
+        if self.set_thread_limits(&mut locked, cached, class) == 0 {
+            cached.drain(|block| give_back_locked(&mut locked, block));
+        }
+        if !locked.cache.push(block) {
+            self.dealloc_to_pool(own, locked, class, block);
+        }
+        true
+    }
+
+    /// With the class locked: how many net frees the thread's cache may now take (returned),
+    /// and which region they are checked against (the one the shard hands out from).
+    #[inline(always)]
+    fn set_thread_limits(
+        &self,
+        locked: &mut ClassLocked<'_, M>,
+        cached: &thread_cache::ClassCache,
+        class: usize,
+    ) -> u32 {
+        let (shard_cache, pool) = locked.both(class, &self.memory);
+        let held = shard_cache.in_use.saturating_sub(cached.len() as usize);
+        let above_idle = held.saturating_sub(shard_cache.idle_at + 1);
+        let room = u32::try_from(above_idle / 2).unwrap_or(u32::MAX);
+        shard_cache.thread_reuse = shard_cache
+            .thread_reuse
+            .wrapping_add(cached.take_unreported_pops());
+        cached.set_limits(
+            most_cached(class),
+            room,
+            shard_cache.region,
+            pool.block_size(),
+        );
+        room
+    }
+
+    /// This allocator's number for the thread caches: given on first use, never 0,
+    /// [`NOBODY`] or another allocator's.
+    fn id(&self) -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = self.id.load(Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+        let new = NEXT.fetch_add(1, Ordering::Relaxed);
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => new,
+            Err(theirs) => theirs,
+        }
+    }
+
+    /// Blocks of class `class` the threads hold in their caches for this allocator, and the
+    /// frees the shards have not seen (see `unseen_frees`). With the registry's lock held.
+    fn thread_counts(&self, registry: &thread_cache::Registry, class: usize) -> (usize, u64) {
+        let id = self.id.load(Ordering::Relaxed);
+        if id == 0 || class >= CACHED_CLASSES {
+            return (0, 0);
+        }
+        registry
+            .serving(id)
+            .map(|cache| &cache.classes[class])
+            .fold((0, 0), |(held, unseen), cached| {
+                (
+                    held + cached.len() as usize,
+                    unseen.wrapping_add(cached.unseen_frees()),
+                )
+            })
+    }
+
+    /// Dropping: no thread's cache may serve this allocator any more.
+    fn forget_thread_caches(&mut self) {
+        let id = *self.id.get_mut();
+        if id == 0 {
+            return;
+        }
+        let registry = REGISTRY.lock();
+        for cache in registry.serving(id) {
+            cache.owner.store(NOBODY, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Without threads (wasm32) or `std`: no thread caches, and nothing to pay for them.
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+impl<M: MemorySource + Clone> SizeClasses<M> {
+    #[inline(always)]
+    fn thread_alloc(&self, _class: usize) -> Option<*mut u8> {
+        None
+    }
+
+    #[inline(always)]
+    fn thread_free(&self, _class: usize, _block: NonNull<u8>) -> bool {
+        false
+    }
+
+    fn forget_thread_caches(&mut self) {}
+}
+
 impl<M: MemorySource + Clone> Drop for SizeClasses<M> {
     fn drop(&mut self) {
+        self.forget_thread_caches();
         for shard in &mut self.others {
             let shard = *shard.get_mut();
             if let Some(memory) = NonNull::new(shard) {

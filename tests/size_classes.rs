@@ -3,7 +3,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-use memory_pool::{BlockState, RegionLayout, SizeClasses, CLASS_SIZES};
+use memory_pool::{BlockState, RegionLayout, SizeClasses, SystemMemory, CLASS_SIZES};
 
 // On wasm32 these tests also run in a browser, under `wasm-pack test --headless --chrome`.
 #[cfg(target_arch = "wasm32")]
@@ -670,11 +670,12 @@ fn on_wasm32_a_class_region_keeps_no_room_to_align_its_blocks() {
 }
 
 /// A block freed while others of its class are in use waits in the class's cache (marked, so
-/// that a second `free` of it is refused) and is handed out again before any other.
+/// that a second `free` of it is refused) and is handed out again before any other. (An
+/// allocator with one shard, which has no thread caches: so the block waits in its class's.)
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_cached_block_freed_twice_is_refused_and_handed_out_once() {
-    let allocator = SizeClasses::new();
+    let allocator = SizeClasses::new_in(SystemMemory);
     let block_layout = layout(64, 8);
     let class = SizeClasses::class_for(block_layout).unwrap();
     // SAFETY: non-zero sizes; the second free of `b` is the deliberate misuse under test,
@@ -711,7 +712,8 @@ fn a_cached_block_freed_twice_is_refused_and_handed_out_once() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_use_after_free_over_a_cached_link_hands_out_no_block_in_use() {
-    let allocator = SizeClasses::new();
+    // One shard, no thread caches (whose stacks keep no links in the blocks).
+    let allocator = SizeClasses::new_in(SystemMemory);
     let block_layout = layout(64, 8);
     let class = SizeClasses::class_for(block_layout).unwrap();
     // SAFETY: non-zero sizes. Writing into `c` after freeing it is the misuse under test:
@@ -738,4 +740,158 @@ fn a_use_after_free_over_a_cached_link_hands_out_no_block_in_use() {
     }
     let stats = allocator.class_stats(class).unwrap().stats;
     assert_eq!((stats.in_use, stats.rejected.double_free), (0, 1));
+}
+
+/// `count` blocks of `block_layout` from `allocator`.
+#[cfg(not(target_arch = "wasm32"))]
+fn alloc_blocks(allocator: &SizeClasses, block_layout: Layout, count: usize) -> Vec<*mut u8> {
+    // SAFETY: non-zero sizes.
+    let blocks: Vec<_> = (0..count)
+        .map(|_| unsafe { allocator.alloc(block_layout) })
+        .collect();
+    assert!(blocks.iter().all(|block| !block.is_null()));
+    blocks
+}
+
+/// A block freed into the calling thread's cache (natively, with [`SizeClasses::new`]) is
+/// marked, so a second `free` of it is refused, on this thread or another; it comes back on
+/// this thread's next allocations, once; the counts are the program's throughout. And the
+/// cache's stack keeps no link in its blocks: a use-after-free writing over them damages
+/// nothing (a class's own cache would drop its stack, see the test above).
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn a_block_in_a_threads_cache_freed_twice_is_refused_on_any_thread() {
+    let allocator = SizeClasses::new();
+    let block_layout = layout(64, 8);
+    let class = SizeClasses::class_for(block_layout).unwrap();
+    let blocks = alloc_blocks(&allocator, block_layout, 64);
+    let freed = &blocks[..8];
+    // SAFETY: each block freed once with its layout, but for the deliberate second frees
+    // under test; the writes after the free are the use-after-free under test, into memory
+    // that is still the allocator's (a region of the class).
+    unsafe {
+        for &block in freed {
+            allocator.dealloc(block, block_layout);
+            block.cast::<usize>().write(0xDEAD_BEEF);
+        }
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!(
+            (stats.in_use, stats.total_allocs, stats.total_frees),
+            (56, 64, 8)
+        );
+        allocator.dealloc(freed[7], block_layout);
+        let (twice, shared) = (&Handed(freed[6]), &allocator);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let Handed(block) = *twice;
+                shared.dealloc(block, block_layout)
+            });
+        });
+        let stats = allocator.class_stats(class).unwrap().stats;
+        assert_eq!(stats.rejected.double_free, 2);
+        assert_eq!((stats.in_use, stats.total_frees), (56, 8));
+        let mut again = alloc_blocks(&allocator, block_layout, 8);
+        let mut expected = freed.to_vec();
+        again.sort();
+        expected.sort();
+        assert_eq!(again, expected, "the freed blocks come back, each once");
+        assert_eq!(
+            allocator
+                .class_stats(class)
+                .unwrap()
+                .stats
+                .damaged_free_lists,
+            0
+        );
+        for block in again.into_iter().chain(blocks[8..].iter().copied()) {
+            allocator.dealloc(block, block_layout);
+        }
+    }
+    let stats = allocator.class_stats(class).unwrap().stats;
+    assert_eq!(
+        (stats.in_use, stats.total_allocs, stats.total_frees),
+        (0, 72, 72)
+    );
+}
+
+/// A thread that ends gives the blocks in its cache back to its shard: the class's pool
+/// then has every block free, and the counts (which no longer see the thread) are exact.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn a_thread_that_ends_gives_its_cached_blocks_back() {
+    let allocator = SizeClasses::new();
+    let block_layout = layout(200, 8);
+    let class = SizeClasses::class_for(block_layout).unwrap();
+    let worker = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let blocks = alloc_blocks(&allocator, block_layout, 100);
+                for &block in &blocks[..40] {
+                    // SAFETY: each block freed once, with its layout.
+                    unsafe { allocator.dealloc(block, block_layout) };
+                }
+                // Some of the 40 wait in this thread's cache: the counts say freed anyway.
+                let stats = allocator.class_stats(class).unwrap().stats;
+                assert_eq!((stats.in_use, stats.total_frees), (60, 40));
+                blocks[40..]
+                    .iter()
+                    .map(|&block| Handed(block))
+                    .collect::<Vec<_>>()
+            })
+            // Joined explicitly: that waits for the thread's end, its thread-locals' too.
+            .join()
+            .unwrap()
+    });
+    let stats = allocator.class_stats(class).unwrap().stats;
+    assert_eq!((stats.in_use, stats.total_frees), (60, 40));
+    for Handed(block) in worker {
+        // SAFETY: the worker's blocks still in use, each freed once, with its layout.
+        unsafe { allocator.dealloc(block, block_layout) };
+    }
+    assert_every_class_empty_and_unrefused(&allocator);
+}
+
+/// An allocator dropped while a thread whose cache served it still runs: the thread's cache
+/// forgets it (its memory is gone), and serves the next allocator the thread uses; the end
+/// of the thread touches neither.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn a_dropped_allocator_is_forgotten_by_the_threads_that_cached_for_it() {
+    use std::sync::{mpsc, Arc};
+    let first = Arc::new(SizeClasses::new());
+    let (dropped, wait) = mpsc::channel::<()>();
+    let (used, wait_used) = mpsc::channel::<()>();
+    let block_layout = layout(64, 8);
+    let class = SizeClasses::class_for(block_layout).unwrap();
+    let worker = {
+        let first = Arc::clone(&first);
+        std::thread::spawn(move || {
+            let blocks = alloc_blocks(&first, block_layout, 64);
+            for block in blocks {
+                // SAFETY: each block freed once, with its layout.
+                unsafe { first.dealloc(block, block_layout) };
+            }
+            drop(first);
+            used.send(()).unwrap();
+            wait.recv().unwrap();
+            let second = SizeClasses::new();
+            let blocks = alloc_blocks(&second, block_layout, 64);
+            for &block in &blocks[..32] {
+                // SAFETY: as above.
+                unsafe { second.dealloc(block, block_layout) };
+            }
+            let stats = second.class_stats(class).unwrap().stats;
+            assert_eq!((stats.in_use, stats.total_frees), (32, 32));
+            for &block in &blocks[32..] {
+                // SAFETY: as above.
+                unsafe { second.dealloc(block, block_layout) };
+            }
+            assert_every_class_empty_and_unrefused(&second);
+        })
+    };
+    wait_used.recv().unwrap();
+    // The worker's cache still serves `first` (it holds blocks of it, maybe): dropped now.
+    drop(Arc::into_inner(first).expect("the worker dropped its handle"));
+    dropped.send(()).unwrap();
+    worker.join().unwrap();
 }
