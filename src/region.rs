@@ -167,6 +167,7 @@ impl Shape {
 ///
 /// `state` is one of a live region's state bytes.
 #[inline(always)]
+#[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
 pub(crate) unsafe fn state_cell<'a>(state: *mut u8) -> &'a AtomicU8 {
     // SAFETY: the caller's byte is initialised and lives as long as its region; a `u8` is
     // always aligned for `AtomicU8`, and every access to it is atomic.

@@ -16,7 +16,7 @@ use crate::{sanitizer, BlockState, GrowingPool, RejectedFrees};
 #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
 mod thread_cache;
 #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
-use thread_cache::{most_cached, Push, ThreadCache, CACHE, CACHED_CLASSES, NOBODY, REGISTRY};
+use thread_cache::{Push, ThreadCache, CACHE, CACHED_CLASSES, MOST_CACHED, NOBODY, REGISTRY};
 
 /// The block size of each class, smallest first: two classes per doubling up to 32 KiB (each
 /// half again the one before, or a third more), then four (a quarter of the doubling apart) up
@@ -1098,7 +1098,9 @@ fn class_pool<M: MemorySource + Clone>(index: usize, memory: M) -> ClassPool<M> 
 /// - The stack takes at most half as many more frees than allocations as the program held
 ///   blocks of the class from the shard, above the class's idle mark (*Memory given back*),
 ///   when the thread last went there. So by the time the class could give memory back, the
-///   stack has gone back to the shard, and the pool decides as if it were not there.
+///   stack has gone back to the shard, and the pool decides as if it were not there. While
+///   the stack is empty and may take no frees, the class's calls go to the shard as if there
+///   were no thread cache, but for every 16th allocation, which looks at the class again.
 /// - When the thread ends, its stacks go back to its shard (the thread-local's destructor,
 ///   registered on the thread's first use of its cache: the calls that registering makes go
 ///   to the shard). A cache serves one allocator, the first the thread uses: a dropped
@@ -1905,7 +1907,7 @@ unsafe fn give_back_at_exit<M: MemorySource + Clone>(shard: *const (), cache: &T
     // SAFETY: the caller's promise.
     let shard = unsafe { &*shard.cast::<Shard<M>>() };
     for (class, cached) in cache.classes.iter().enumerate() {
-        if cached.len() == 0 && cached.unseen_frees() == 0 {
+        if cached.is_empty() && cached.unseen_frees() == 0 {
             continue;
         }
         let mut locked = shard.lock(class);
@@ -1931,8 +1933,12 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         CACHE
             .try_with(|cache| {
                 if cache.owner.load(Ordering::Relaxed) == self.id.load(Ordering::Relaxed) {
-                    if let Some(block) = cache.classes[class].pop() {
+                    let cached = &cache.classes[class];
+                    if let Some(block) = cached.pop() {
                         return Some(block.as_ptr());
+                    }
+                    if cached.skips_the_cache() {
+                        return None;
                     }
                 }
                 self.thread_refill(cache, class)
@@ -1956,6 +1962,7 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
                 }
                 match cache.classes[class].push(block) {
                     Push::Cached => true,
+                    Push::Full if cache.classes[class].is_empty() => false,
                     Push::Full => self.thread_flush(cache, class, block),
                     Push::NotHere => false,
                 }
@@ -2053,7 +2060,7 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
             .thread_reuse
             .wrapping_add(cached.take_unreported_pops());
         cached.set_limits(
-            most_cached(class),
+            MOST_CACHED[class],
             room,
             shard_cache.region,
             pool.block_size(),

@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 1.34, lifo: 5.01, random: 6.16 }, node: { pair: 2.43, lifo: 3.85, random: 5.48 } },
-  sizeClasses: { native: { pair: 21 } },
-  dlmalloc: { node: { pair: 6.5, lifo: 7.49, random: 20.34 } },
+  pool: { native: { pair: 1.25, lifo: 4.03, random: 5.99 }, node: { pair: 2.26, lifo: 3.63, random: 5.14 } },
+  sizeClasses: { native: { pair: 26.4 } },
+  dlmalloc: { node: { pair: 6.27, lifo: 7.2, random: 19.4 } },
   heap: {},
 };
 
