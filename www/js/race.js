@@ -24,9 +24,9 @@ const WORKLOADS = [
 
 /** The README's figures (ns per alloc+free, 64-byte blocks), by allocator and workload. */
 export const README_FIGURES = {
-  pool: { native: { pair: 1.25, lifo: 4.03, random: 5.99 }, node: { pair: 2.26, lifo: 3.63, random: 5.14 } },
+  pool: { native: { pair: 1.3, lifo: 5.08, random: 6.24 }, node: { pair: 2.27, lifo: 3.63, random: 5.11 } },
   sizeClasses: { native: { pair: 26.4 } },
-  dlmalloc: { node: { pair: 6.27, lifo: 7.2, random: 19.4 } },
+  dlmalloc: { node: { pair: 6.25, lifo: 7.19, random: 19.25 } },
   heap: {},
 };
 
