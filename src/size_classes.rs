@@ -1971,8 +1971,8 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
     }
 
     /// The thread's cache of `class` is empty (or serves nobody yet): a block from the
-    /// shard, and as many of the class's cached blocks as the thread's cache may hold. `None` if the thread
-    /// cannot have a cache for this allocator (the shard serves it as before).
+    /// shard, and as many of the class's cached blocks as the thread's cache may hold. `None`
+    /// if the thread cannot have a cache for this allocator (the shard serves it as before).
     #[cold]
     #[inline(never)]
     fn thread_refill(&self, cache: &ThreadCache, class: usize) -> Option<*mut u8> {
