@@ -170,7 +170,8 @@ impl Shape {
 #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
 pub(crate) unsafe fn state_cell<'a>(state: *mut u8) -> &'a AtomicU8 {
     // SAFETY: the caller's byte is initialised and lives as long as its region; a `u8` is
-    // always aligned for `AtomicU8`, and every access to it is atomic.
+    // always aligned for `AtomicU8`, and every access that may race with this one is atomic
+    // too (see above).
     unsafe { AtomicU8::from_ptr(state) }
 }
 

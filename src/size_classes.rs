@@ -634,6 +634,22 @@ impl FreeCache {
         }
     }
 
+    /// `free` of `block` by the pool, as the cache did not take it: the pool frees it (counted
+    /// here as given back), or refuses it, or says `None` (not in its regions).
+    #[inline(always)]
+    fn free_to_pool<M: MemorySource + Clone>(
+        &mut self,
+        pool: &mut ClassPool<M>,
+        block: NonNull<u8>,
+    ) -> Option<Result<(), crate::FreeError>> {
+        self.before_pool_free(pool);
+        let freed = pool.free_if_in_regions(block);
+        if let Some(Ok(())) = freed {
+            self.count_given_back();
+        }
+        freed
+    }
+
     /// [`before_pool_free`](Self::before_pool_free), for a search that has not yet found the
     /// pool `block` is in: only if it is in one of `pool`'s regions.
     ///
@@ -1828,14 +1844,9 @@ impl<M: MemorySource + Clone> SizeClasses<M> {
         block: NonNull<u8>,
     ) {
         let (cache, pool) = locked.both(class, &self.memory);
-        cache.before_pool_free(pool);
-        match pool.free_if_in_regions(block) {
-            Some(Ok(())) => cache.count_given_back(),
-            Some(Err(_)) => {}
-            None => {
-                drop(locked);
-                self.dealloc_elsewhere(own, class, block);
-            }
+        if cache.free_to_pool(pool, block).is_none() {
+            drop(locked);
+            self.dealloc_elsewhere(own, class, block);
         }
     }
 
@@ -1886,15 +1897,11 @@ fn give_back_locked<M: MemorySource + Clone>(locked: &mut ClassLocked<'_, M>, bl
     let Some((cache, pool)) = locked.existing() else {
         unreachable!("a block of the class came from its pool")
     };
-    cache.before_pool_free(pool);
-    let freed = pool.free_if_in_regions(block);
+    let freed = cache.free_to_pool(pool, block);
     debug_assert!(
         matches!(freed, Some(Ok(()))),
         "a thread's cached block is in use"
     );
-    if let Some(Ok(())) = freed {
-        cache.count_given_back();
-    }
 }
 
 /// A thread's cached blocks back to the shard `shard`, at the thread's exit.

@@ -13,7 +13,7 @@
 
 use core::cell::{Cell, UnsafeCell};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use super::{SpinLock, CLASS_SIZES};
 use crate::region::{state_cell, RegionView, CACHED};
@@ -137,34 +137,35 @@ impl ClassCache {
         if cell.load(Relaxed) != BlockState::InUse as u8 {
             return Push::NotHere;
         }
-        cell.store(CACHED, Relaxed);
-        let block = view.block(addr);
-        // SAFETY: only the owning thread reaches `entries`; `len < cap <= 16`.
-        unsafe { *(*self.entries.get()).get_unchecked_mut(len as usize) = Entry { block, state } };
-        self.len.store(len + 1, Relaxed);
+        // SAFETY: `addr` is the address of the caller's `NonNull` block.
+        let block = unsafe { NonNull::new_unchecked(view.block(addr)) };
+        self.put(block, cell, state);
         self.room.set(self.room.get() - 1);
         let unseen = self.unseen_frees.load(Relaxed);
         self.unseen_frees.store(unseen.wrapping_add(1), Relaxed);
-        if let Some(block) = NonNull::new(block) {
-            sanitizer::block_freed(block, self.stride.get(), 0);
-        }
         Push::Cached
     }
 
     /// Takes a block the shard just handed out (marked in use, and counted there) onto the
     /// stack, marked cached; the caller checked there is room.
     pub(super) fn take_from_shard(&self, block: NonNull<u8>, state: *mut u8) {
+        // SAFETY: `state` is the block's state byte, in a region of the shard.
+        self.put(block, unsafe { state_cell(state) }, state);
+    }
+
+    /// Marks `block` (whose state byte is `cell`, at `state`) cached and puts it on top of
+    /// the stack, which has room (`len < cap`).
+    #[inline(always)]
+    fn put(&self, block: NonNull<u8>, cell: &AtomicU8, state: *mut u8) {
         let len = self.len.load(Relaxed);
         debug_assert!(len < self.cap.get());
-        // SAFETY: `state` is the block's state byte, in a region of the shard.
-        unsafe { state_cell(state) }.store(CACHED, Relaxed);
-        // SAFETY: only the owning thread reaches `entries`; `len < cap <= 16`.
-        unsafe {
-            *(*self.entries.get()).get_unchecked_mut(len as usize) = Entry {
-                block: block.as_ptr(),
-                state,
-            }
+        cell.store(CACHED, Relaxed);
+        let entry = Entry {
+            block: block.as_ptr(),
+            state,
         };
+        // SAFETY: only the owning thread reaches `entries`; `len < cap <= 16`.
+        unsafe { *(*self.entries.get()).get_unchecked_mut(len as usize) = entry };
         self.len.store(len + 1, Relaxed);
         sanitizer::block_freed(block, self.stride.get(), 0);
     }
